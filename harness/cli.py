@@ -1,0 +1,43 @@
+"""The command line: `python -m harness` / `imgharness`.
+
+Every subcommand lives in `harness.commands.<name>` and registers itself; this
+module is the one place where harness errors become a one-line message and an
+exit code (2 for errors, 130 for Ctrl-C), never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+from harness import __version__
+from harness.errors import HarnessError
+
+COMMANDS = ("engines", "build", "reference", "inspect", "diff", "run")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="imgharness", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"harness.commands.{name}").register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except HarnessError as err:
+        print(f"imgharness: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("imgharness: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0

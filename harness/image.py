@@ -1,0 +1,200 @@
+"""The one image model that every archive format and every engine adapts into.
+
+Like go-containerregistry's ``pkg/v1``: small read-only objects; consumers (the
+differ, the reference writer, the suites) never ask where an image came from.
+
+    Archive                     one image archive (outer tar), any format
+    ├── entries: Entry…         every outer tar entry: header + sha256 of its bytes
+    ├── index / manifest_json / repositories   the archive's own metadata, parsed
+    ├── images: Image…          config + manifest + tags + layers
+    │   └── layers: Layer…      position, diff_id, stored digest, compression
+    │       └── files(): FileEntry…   headers + content digest inside the layer
+    └── problems: Finding…      broken rules met while reading (digest-mismatch)
+
+Blob bytes are never held: a `Layer` opens a fresh stream on demand (an *opener*).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import IO, Any, Callable, Iterator, Mapping, Protocol
+
+from harness.findings import Finding
+
+Opener = Callable[[], IO[bytes]]
+"""Returns a fresh binary stream positioned at the start of some bytes; the caller closes it."""
+
+
+class Compression(str, enum.Enum):
+    NONE = "none"
+    GZIP = "gzip"
+    ZSTD = "zstd"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class ArchiveFormat(str, enum.Enum):
+    """How an archive lays images out; a difference here is `archive-format`."""
+
+    DOCKER_LEGACY = "docker-legacy"  # Docker <= 24: <id>/layer.tar, <id>/json, manifest.json, repositories
+    DOCKER_OCI = "docker-oci"        # Docker >= 25: OCI layout + manifest.json (+ repositories)
+    DOCKER_ARCHIVE = "docker-archive"  # manifest.json with flat blobs: podman, skopeo, go-containerregistry
+    OCI = "oci"                      # plain OCI image layout
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class EntryType(str, enum.Enum):
+    FILE = "file"
+    DIR = "dir"
+    SYMLINK = "symlink"
+    HARDLINK = "hardlink"
+    CHAR = "char"
+    BLOCK = "block"
+    FIFO = "fifo"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class TarHeader:
+    """The fields of one tar header that users can observe; the same for outer entries and layer files."""
+
+    name: str
+    type: EntryType
+    mode: int
+    uid: int
+    gid: int
+    uname: str
+    gname: str
+    mtime: float
+    size: int
+    linkname: str = ""
+    pax: tuple[tuple[str, str], ...] = ()  # sorted PAX records other than those tarfile folds into fields
+
+    @property
+    def xattrs(self) -> dict[str, str]:
+        """Extended attributes carried as ``SCHILY.xattr.*`` PAX records."""
+        return {k[len("SCHILY.xattr."):]: v for k, v in self.pax if k.startswith("SCHILY.xattr.")}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One entry of the outer archive, in archive order."""
+
+    position: int
+    header: TarHeader
+    digest: str | None  # "sha256:<hex>" of the bytes for regular files, else None
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One entry inside a layer tar, in layer order."""
+
+    position: int
+    header: TarHeader
+    digest: str | None  # "sha256:<hex>" of the content for regular files, else None
+
+    @property
+    def path(self) -> str:
+        return self.header.name
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    """An OCI content descriptor."""
+
+    media_type: str
+    digest: str
+    size: int
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    platform: Mapping[str, Any] | None = None
+
+
+class Layer(Protocol):
+    """One layer of an image, as stored in an archive."""
+
+    @property
+    def position(self) -> int:
+        """Index in the image's layer list (0 = bottom)."""
+
+    @property
+    def diff_id(self) -> str:
+        """Digest of the uncompressed tar, as the config's rootfs.diff_ids names it."""
+
+    @property
+    def digest(self) -> str:
+        """Digest of the blob as stored in the archive (equal to diff_id when uncompressed)."""
+
+    @property
+    def size(self) -> int:
+        """Size of the blob as stored."""
+
+    @property
+    def media_type(self) -> str:
+        """Media type from the manifest, or the one implied by the format."""
+
+    @property
+    def compression(self) -> Compression:
+        """Compression detected from the blob's magic bytes."""
+
+    @property
+    def entry_name(self) -> str:
+        """Name of the outer-archive entry that holds the blob."""
+
+    def compressed(self) -> IO[bytes]:
+        """A fresh stream of the blob as stored."""
+
+    def uncompressed(self) -> IO[bytes]:
+        """A fresh stream of the layer tar."""
+
+    def files(self) -> Iterator[FileEntry]:
+        """Stream the layer's entries with content digests; nothing is extracted."""
+
+
+@dataclass(frozen=True)
+class Image:
+    """One image in an archive."""
+
+    config_digest: str          # "sha256:<hex>": the image ID
+    raw_config: bytes           # exact config bytes (small: kilobytes)
+    config: Mapping[str, Any]   # parsed config
+    repo_tags: tuple[str, ...]  # as the archive names them, in archive order
+    layers: tuple[Layer, ...]
+    manifest: Descriptor | None = None  # the manifest's descriptor, where the archive has one
+    raw_manifest: bytes | None = None
+    config_entry: str = ""      # outer entry name holding the config
+
+    @property
+    def id(self) -> str:
+        return self.config_digest
+
+    @property
+    def diff_ids(self) -> tuple[str, ...]:
+        return tuple(self.config.get("rootfs", {}).get("diff_ids", ()))
+
+
+@dataclass(frozen=True)
+class Archive:
+    """An image archive read into the model."""
+
+    source: str                  # path or "ENGINE:REF" the archive came from
+    format: ArchiveFormat
+    entries: tuple[Entry, ...]
+    images: tuple[Image, ...]
+    index: Mapping[str, Any] | None = None         # index.json, parsed
+    manifest_json: tuple[Mapping[str, Any], ...] | None = None  # manifest.json, parsed
+    repositories: Mapping[str, Any] | None = None  # legacy "repositories" file, parsed
+    problems: tuple[Finding, ...] = ()            # digest-mismatch and similar, found while reading
+    size: int = 0                                  # bytes of the archive file
+    digest: str = ""                               # sha256 of the whole file, when the reader was asked for it
+
+    def entry(self, name: str) -> Entry | None:
+        for e in self.entries:
+            if e.header.name == name:
+                return e
+        return None
