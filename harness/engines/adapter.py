@@ -1,0 +1,169 @@
+"""A thin adapter over the Docker SDK's low-level API: save, load, inspect, tag, push, pull.
+
+Every engine (Docker of any version or store, Podman's compat API, remote hosts)
+is driven through this one class.  Reading what an engine saved always goes
+through the archive readers; this module only moves bytes and dicts.
+`docker.errors` and connection failures are translated here, once, into the
+harness's own exceptions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from contextlib import contextmanager
+from functools import cached_property
+from pathlib import Path
+from typing import IO, Any, Iterator
+
+import docker
+import docker.errors
+import requests.exceptions
+from docker.tls import TLSConfig
+
+from harness.engines.identity import Identity, identify
+from harness.engines.spec import EngineSpec
+from harness.errors import EngineError, EngineUnavailable, ImageNotFound
+
+CHUNK = 1 << 20
+DEFAULT_TIMEOUT = 600
+
+
+@contextmanager
+def translated(engine: str | None, ref: str | None = None) -> Iterator[None]:
+    """Turn SDK and transport errors into harness errors, naming the engine."""
+    try:
+        yield
+    except docker.errors.ImageNotFound as e:
+        raise ImageNotFound(ref or str(e.explanation), engine=engine) from e
+    except docker.errors.NotFound as e:
+        raise ImageNotFound(ref or str(e.explanation), engine=engine) from e
+    except docker.errors.APIError as e:
+        raise EngineError(f"API error {e.status_code}: {e.explanation or e}", engine=engine) from e
+    except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError,
+            ConnectionError, FileNotFoundError) as e:
+        raise EngineUnavailable(f"connection lost: {type(e).__name__}", engine=engine,
+                                hint="is the engine running?") from e
+    except requests.exceptions.Timeout as e:
+        raise EngineUnavailable("timed out", engine=engine) from e
+    except docker.errors.DockerException as e:
+        raise EngineUnavailable(str(e).splitlines()[0][:300], engine=engine) from e
+
+
+def api_client(spec: EngineSpec, timeout: int = DEFAULT_TIMEOUT) -> docker.APIClient:
+    """Low-level SDK client for a spec (TLS verified by default, ssh through the ssh binary)."""
+    tls: TLSConfig | bool = False
+    if spec.tls is not None:
+        client_cert = (spec.tls.client_cert, spec.tls.client_key) if spec.tls.client_cert and spec.tls.client_key else None
+        tls = TLSConfig(client_cert=client_cert, ca_cert=spec.tls.ca_cert,
+                        verify=spec.tls.ca_cert if (spec.tls.verify and spec.tls.ca_cert) else spec.tls.verify)
+    base_url = spec.endpoint.replace("tcp://", "https://", 1) if tls and spec.endpoint.startswith("tcp://") else spec.endpoint
+    with translated(spec.label or spec.redacted_endpoint):
+        return docker.APIClient(base_url=base_url, tls=tls, version="auto", timeout=timeout,
+                                use_ssh_client=spec.endpoint.startswith("ssh://"))
+
+
+class Engine:
+    """One engine, reached through its spec; `id` is what the engine reports itself to be."""
+
+    def __init__(self, spec: EngineSpec, timeout: int = DEFAULT_TIMEOUT) -> None:
+        self.spec = spec
+        self.api = api_client(spec, timeout)
+
+    @cached_property
+    def identity(self) -> Identity:
+        with translated(self.spec.label or self.spec.redacted_endpoint):
+            return identify(self.api.version(), self.api.info())
+
+    @property
+    def id(self) -> str:
+        return self.identity.id
+
+    def __repr__(self) -> str:
+        return f"Engine({self.id} at {self.spec.redacted_endpoint})"
+
+    def ping(self) -> bool:
+        try:
+            with translated(self.spec.redacted_endpoint):
+                return bool(self.api.ping())
+        except EngineError:
+            return False
+
+    def info(self) -> dict[str, Any]:
+        with translated(self.id):
+            return dict(self.api.info())
+
+    def inspect(self, ref: str) -> dict[str, Any]:
+        with translated(self.id, ref):
+            return dict(self.api.inspect_image(ref))
+
+    def images(self) -> list[dict[str, Any]]:
+        with translated(self.id):
+            return list(self.api.images(all=False))
+
+    def save(self, refs: str | list[str], dest: Path) -> str:
+        """Stream `docker save` of one or more refs into `dest`, hashing on the way; returns sha256:<hex>."""
+        names = [refs] if isinstance(refs, str) else list(refs)
+        digest = hashlib.sha256()
+        with translated(self.id, ", ".join(names)):
+            resp = self.api._get(self.api._url("/images/get"), params={"names": names}, stream=True)
+            self.api._raise_for_status(resp)
+            with open(dest, "wb") as out:
+                for chunk in resp.iter_content(CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
+        return "sha256:" + digest.hexdigest()
+
+    def load(self, archive: Path | IO[bytes]) -> list[str]:
+        """`docker load`; returns what the engine says it loaded (tags or image IDs)."""
+        with translated(self.id):
+            if isinstance(archive, Path):
+                with open(archive, "rb") as f:
+                    out = self.api.load_image(f)
+            else:
+                out = self.api.load_image(archive)
+        loaded: list[str] = []
+        for msg in out or []:
+            if "error" in msg or "errorDetail" in msg:
+                raise EngineError(f"load failed: {msg.get('error') or msg.get('errorDetail')}", engine=self.id)
+            stream = str(msg.get("stream", ""))
+            for prefix in ("Loaded image: ", "Loaded image ID: ", "Loaded image(s): "):
+                if stream.startswith(prefix):
+                    loaded.extend(s.strip() for s in stream[len(prefix):].split(",") if s.strip())
+        return loaded
+
+    def tag(self, ref: str, repository: str, tag: str) -> None:
+        with translated(self.id, ref):
+            if not self.api.tag(ref, repository, tag):
+                raise EngineError(f"tag {ref} as {repository}:{tag} failed", engine=self.id)
+
+    def remove(self, ref: str, *, force: bool = False) -> None:
+        """Remove one reference. Callers only remove what they created."""
+        with translated(self.id, ref):
+            self.api.remove_image(ref, force=force, noprune=False)
+
+    def push(self, repository: str, tag: str) -> str | None:
+        """Push; returns the manifest digest the engine reports, if it does."""
+        return self._stream_progress(self.api.push(repository, tag=tag, stream=True, decode=True), f"push {repository}:{tag}")
+
+    def pull(self, repository: str, tag: str) -> str | None:
+        """Pull; returns the digest the engine reports, if it does."""
+        return self._stream_progress(self.api.pull(repository, tag=tag, stream=True, decode=True), f"pull {repository}:{tag}")
+
+    def _stream_progress(self, messages: Iterator[dict[str, Any]], what: str) -> str | None:
+        digest: str | None = None
+        with translated(self.id, what):
+            for msg in messages:
+                if not isinstance(msg, dict):
+                    msg = json.loads(msg)
+                if msg.get("error") or msg.get("errorDetail"):
+                    detail = msg.get("error") or msg.get("errorDetail", {}).get("message")
+                    raise EngineError(f"{what} failed: {detail}", engine=self.id)
+                status = str(msg.get("status", "")) + " " + str(msg.get("aux", {}).get("Digest", "") if isinstance(msg.get("aux"), dict) else "")
+                for word in status.replace(",", " ").split():
+                    if word.startswith("sha256:") and len(word) == 71:
+                        digest = word
+        return digest
+
+    def close(self) -> None:
+        self.api.close()

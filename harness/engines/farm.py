@@ -1,0 +1,301 @@
+"""The local engine farm: six real engine configurations side by side on this host.
+
+Each engine gets its own directory under ``<home>/farm/<id>/`` (data root, exec
+root, pidfile, unix socket, log, config).  `up` provisions binaries once
+(`harness.engines.packages`), starts the daemons in parallel and waits for each
+to answer ping *and* to report the id it was asked to be; `down` stops exactly the
+pids recorded in the state file and their process trees, nothing else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+from harness.engines import daemon
+from harness.engines.adapter import Engine
+from harness.engines.packages import DebianSource, DebPackage, EngineSource, SystemSource
+from harness.engines.spec import EngineSpec
+from harness.errors import EngineError, EngineMismatch, EngineUnavailable, HarnessError, UsageError
+
+START_TIMEOUT = 90.0
+_TINI = DebPackage("tini", "bookworm")
+_RUNC = DebPackage("runc", "bookworm")
+
+
+def _docker(version: str, suite: str) -> DebianSource:
+    """dockerd with its own containerd from `suite`; runc and tini from Debian 12 (newer ones need a newer libc)."""
+    return DebianSource(f"docker-{version}", (
+        DebPackage("docker.io", suite, version), DebPackage("containerd", suite), _RUNC, _TINI))
+
+
+@dataclass(frozen=True)
+class FarmEngine:
+    """One engine configuration of the farm: the id it must report and where its binaries come from."""
+
+    id: str
+    kind: str  # docker | podman
+    source: EngineSource
+    containerd_store: bool = False
+
+
+DEFAULT_ENGINES: tuple[FarmEngine, ...] = (
+    FarmEngine("docker-20.10.24-overlay2", "docker", _docker("20.10.24", "bookworm")),
+    FarmEngine("docker-26.1.5-overlay2", "docker", _docker("26.1.5", "trixie")),
+    FarmEngine("docker-26.1.5-containerd", "docker", _docker("26.1.5", "trixie"), containerd_store=True),
+    FarmEngine("docker-28.5.2-overlay2", "docker", _docker("28.5.2", "sid")),
+    FarmEngine("docker-28.5.2-containerd", "docker", _docker("28.5.2", "sid"), containerd_store=True),
+    FarmEngine("podman-4.3.1-overlay", "podman", SystemSource("podman-system", "podman", ("podman",))),
+)
+
+
+@dataclass
+class EngineStatus:
+    """What `engines status` reports for one farm engine."""
+
+    id: str
+    endpoint: str
+    version: str = ""
+    storage: str = ""
+    pid: int | None = None
+    healthy: bool = False
+    error: str = ""
+    log: str = ""
+    started: int | None = field(default=None, repr=False)
+
+    def spec(self) -> EngineSpec:
+        return EngineSpec(self.endpoint, label=self.id, expect_id=self.id, managed=True, pid=self.pid)
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("IMGHARNESS_HOME") or Path.home() / ".cache" / "imgharness")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Farm:
+    """The farm rooted at `home`; its state file records every pid it started."""
+
+    def __init__(self, home: Path | None = None, engines: Sequence[FarmEngine] = DEFAULT_ENGINES) -> None:
+        self.home = home or default_home()
+        self.engines = {e.id: e for e in engines}
+        self.root = self.home / "farm"
+        self.state_file = self.root / "state.json"
+
+    # -- state -------------------------------------------------------------
+    def _state(self) -> dict:
+        try:
+            return json.loads(self.state_file.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return {"engines": {}}
+
+    def _save_state(self, state: dict) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2))
+        tmp.replace(self.state_file)
+
+    @property
+    def registry_port(self) -> int:
+        """A loopback port reserved for the farm's registry; podman is told it is plain HTTP."""
+        state = self._state()
+        if "registry_port" not in state:
+            state["registry_port"] = free_port()
+            self._save_state(state)
+        return int(state["registry_port"])
+
+    def select(self, ids: Sequence[str] | None) -> list[FarmEngine]:
+        if not ids:
+            return list(self.engines.values())
+        unknown = [i for i in ids if i not in self.engines]
+        if unknown:
+            raise UsageError(f"unknown farm engine {', '.join(unknown)}; farm engines: {', '.join(self.engines)}")
+        return [self.engines[i] for i in ids]
+
+    # -- up ----------------------------------------------------------------
+    def up(self, ids: Sequence[str] | None = None, progress: Callable[[str], None] = lambda s: None) -> list[EngineStatus]:
+        """Provision and start the engines; a failing one is reported, the others still come up."""
+        wanted = self.select(ids)
+        cache = self.home / "packages"
+        prefixes: dict[str, Path | HarnessError] = {}
+        for fe in wanted:  # sequential: the sources share one private apt state
+            if fe.source.name in prefixes:
+                continue
+            progress(f"provisioning {fe.source.name}")
+            try:
+                prefixes[fe.source.name] = fe.source.provision(cache)
+            except HarnessError as e:
+                prefixes[fe.source.name] = e
+        port = self.registry_port
+        with ThreadPoolExecutor(max_workers=len(wanted) or 1) as pool:
+            results = list(pool.map(lambda fe: self._up_one(fe, prefixes[fe.source.name], port, progress), wanted))
+        state = self._state()
+        for st in results:
+            if st.pid:
+                state["engines"][st.id] = {"pid": st.pid, "started": st.started, "endpoint": st.endpoint}
+        self._save_state(state)
+        return results
+
+    def _dir(self, fe: FarmEngine) -> Path:
+        return self.root / fe.id
+
+    def _run_dir(self, fe: FarmEngine) -> Path:
+        """A short exec root: podman refuses a runroot over 50 characters, unix sockets stop at 108."""
+        key = hashlib.sha256(f"{self.root.resolve()}/{fe.id}".encode()).hexdigest()[:12]
+        return Path("/run/imgharness") / key
+
+    def _endpoint(self, fe: FarmEngine) -> str:
+        return f"unix://{self._dir(fe) / ('podman.sock' if fe.kind == 'podman' else 'docker.sock')}"
+
+    def _up_one(self, fe: FarmEngine, prefix: Path | HarnessError, port: int,
+                progress: Callable[[str], None]) -> EngineStatus:
+        st = EngineStatus(fe.id, self._endpoint(fe), log=str(self._dir(fe) / "daemon.log"))
+        current = self.status([fe.id])[0]
+        if current.healthy:
+            return current
+        if isinstance(prefix, HarnessError):
+            st.error = str(prefix)
+            return st
+        if current.pid:
+            self._stop_one(fe.id)
+        launch = self._launch(fe, prefix, port)
+        sock = Path(st.endpoint[len("unix://"):])
+        sock.unlink(missing_ok=True)
+        progress(f"starting {fe.id}")
+        st.pid = daemon.start(launch)
+        st.started = daemon.start_time(st.pid)
+        try:
+            self._wait_ready(fe, st, sock)
+        except HarnessError as e:
+            st.error = f"{e}; log tail: {self._log_tail(Path(st.log))}"
+            daemon.stop(st.pid, started=st.started)
+            st.pid = None
+            return st
+        progress(f"{fe.id} is up")
+        return st
+
+    def _launch(self, fe: FarmEngine, prefix: Path, port: int) -> daemon.Launch:
+        d = self._dir(fe)
+        run = self._run_dir(fe)
+        for path in (d / "data", run / "exec", run / "tmp"):
+            path.mkdir(parents=True, exist_ok=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
+        if fe.kind == "podman":
+            conf = d / "registries.conf"
+            conf.write_text(f'[[registry]]\nlocation = "127.0.0.1:{port}"\ninsecure = true\n')
+            env["CONTAINERS_REGISTRIES_CONF"] = str(conf)
+            argv = ("podman", "--root", str(d / "data"), "--runroot", str(run / "exec"), "--tmpdir", str(run / "tmp"),
+                    "--storage-driver", "overlay", "--cgroup-manager", "cgroupfs", "--events-backend", "file",
+                    "system", "service", "--time", "0", self._endpoint(fe))
+            return daemon.Launch(argv, env, d / "daemon.log", d)
+        config = {"features": {"containerd-snapshotter": True}} if fe.containerd_store else {}
+        (d / "daemon.json").write_text(json.dumps(config))
+        env["PATH"] = f"{prefix / 'usr/sbin'}:{prefix / 'usr/bin'}:/usr/sbin:/usr/bin:/sbin:/bin"
+        argv = (str(prefix / "usr/sbin/dockerd"), "--config-file", str(d / "daemon.json"),
+                "--data-root", str(d / "data"), "--exec-root", str(run / "exec"),
+                "--pidfile", str(d / "docker.pid"), "-H", self._endpoint(fe),
+                "--bridge=none", "--iptables=false")
+        return daemon.Launch(argv, env, d / "daemon.log", d)
+
+    def _wait_ready(self, fe: FarmEngine, st: EngineStatus, sock: Path) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        assert st.pid is not None
+        while time.monotonic() < deadline:
+            if not daemon.alive(st.pid):
+                raise EngineUnavailable("daemon exited during start-up", engine=fe.id)
+            if sock.exists():
+                engine = Engine(st.spec(), timeout=10)
+                try:
+                    if engine.ping():
+                        ident = engine.identity
+                        st.version, st.storage = ident.version, ident.storage
+                        if ident.id != fe.id:
+                            raise EngineMismatch(f"came up as {ident.id}", engine=fe.id,
+                                                 hint="the package source moved to another version")
+                        st.healthy = True
+                        return
+                except EngineUnavailable:
+                    pass
+                finally:
+                    engine.close()
+            time.sleep(0.25)
+        raise EngineUnavailable(f"no answer on {sock} after {START_TIMEOUT:.0f}s", engine=fe.id)
+
+    @staticmethod
+    def _log_tail(log: Path, lines: int = 5) -> str:
+        try:
+            tail = log.read_text(errors="replace").strip().splitlines()[-lines:]
+        except OSError:
+            return "(no log)"
+        return " | ".join(line[-300:] for line in tail)
+
+    # -- status / down -----------------------------------------------------
+    def status(self, ids: Sequence[str] | None = None) -> list[EngineStatus]:
+        state = self._state()["engines"]
+        out = []
+        for fe in self.select(ids):
+            rec = state.get(fe.id, {})
+            st = EngineStatus(fe.id, self._endpoint(fe), log=str(self._dir(fe) / "daemon.log"))
+            pid, started = rec.get("pid"), rec.get("started")
+            if pid and daemon.alive(pid) and (started is None or daemon.start_time(pid) == started):
+                st.pid, st.started = pid, started
+                engine = Engine(st.spec(), timeout=10)
+                try:
+                    ident = engine.identity
+                    st.version, st.storage, st.healthy = ident.version, ident.storage, ident.id == fe.id
+                    if ident.id != fe.id:
+                        st.error = f"reports itself as {ident.id}"
+                except EngineError as e:
+                    st.error = str(e)
+                finally:
+                    engine.close()
+            out.append(st)
+        return out
+
+    def down(self, ids: Sequence[str] | None = None) -> list[str]:
+        """Stop the farm's daemons (by recorded pid and start time); returns the ids stopped."""
+        stopped = []
+        for fe in self.select(ids):
+            if self._stop_one(fe.id):
+                stopped.append(fe.id)
+        return stopped
+
+    def _stop_one(self, engine_id: str) -> bool:
+        state = self._state()
+        rec = state["engines"].pop(engine_id, None)
+        self._save_state(state)
+        if not rec:
+            return False
+        daemon.stop(rec["pid"], started=rec.get("started"))
+        fe = self.engines[engine_id]
+        _unmount_below(self._dir(fe))
+        _unmount_below(self._run_dir(fe))
+        return True
+
+
+def _unmount_below(directory: Path) -> None:
+    """Unmount what a killed daemon left mounted inside its own directory (deepest first)."""
+    prefix = str(directory.resolve()) + "/"
+    try:
+        lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return
+    points = [line.split()[4] for line in lines if len(line.split()) > 4]
+    for mp in sorted((p for p in points if p.startswith(prefix)), key=len, reverse=True):
+        subprocess.run(["umount", "-l", mp], capture_output=True)
+
+
+def statuses_json(statuses: Sequence[EngineStatus]) -> str:
+    return json.dumps([{k: v for k, v in asdict(s).items() if k != "started"} for s in statuses], indent=2)

@@ -1,0 +1,242 @@
+"""Engine binaries from Debian packages, fetched once and unpacked side by side.
+
+Several Docker versions must live on one host without touching the system's
+package state, so each engine gets its own prefix: `apt-get download` into a
+cache with a *private* apt state (its own lists and sources.list, built from the
+mirror this machine's apt already uses), then `dpkg -x` into
+``<cache>/roots/<name>/``.  A prefix that was provisioned before is reused as is:
+a second `up` downloads nothing.  Sources are pluggable (`EngineSource`): a static
+Docker release tarball serves as well where a user has one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from harness.errors import ProvisionError
+
+DEBIAN_SOURCES = (Path("/etc/apt/sources.list.d"), Path("/etc/apt/sources.list"))
+KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
+MARKER = ".provisioned.json"
+
+
+class EngineSource(Protocol):
+    """Something that can produce a prefix holding an engine's binaries."""
+
+    name: str
+
+    def provision(self, cache: Path) -> Path:
+        """Return the prefix (with usr/bin, usr/sbin), fetching and unpacking if needed."""
+
+
+@dataclass(frozen=True)
+class DebPackage:
+    """One package from one Debian suite; `upstream` pins the upstream version (prefix match)."""
+
+    name: str
+    suite: str
+    upstream: str | None = None
+
+
+def debian_mirror() -> tuple[str, str]:
+    """The Debian mirror URI and keyring this machine's apt is configured with."""
+    for base in DEBIAN_SOURCES:
+        files = sorted(base.glob("*.sources")) if base.is_dir() else [base] if base.exists() else []
+        for f in files:
+            for stanza in f.read_text(errors="replace").split("\n\n"):
+                fields = dict(
+                    (k.strip(), v.strip())
+                    for k, _, v in (line.partition(":") for line in stanza.splitlines())
+                    if not k.startswith("#") and v
+                )
+                uris = fields.get("URIs", "").split()
+                if uris and "main" in fields.get("Components", "").split() and "security" not in uris[0]:
+                    return uris[0], fields.get("Signed-By", KEYRING)
+        if base.is_file():
+            for line in base.read_text(errors="replace").splitlines():
+                m = re.match(r"deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+\S+\s+.*\bmain\b", line)
+                if m and "security" not in m.group(1):
+                    return m.group(1), KEYRING
+    raise ProvisionError("no Debian mirror found in this machine's apt configuration",
+                         hint="engines come from Debian packages; use --engine for engines you run yourself")
+
+
+class PrivateApt:
+    """An apt state of our own: lists and sources for several suites, invisible to the system's apt."""
+
+    def __init__(self, root: Path, suites: tuple[str, ...]) -> None:
+        self.root = root
+        self.suites = suites
+        self._updated = False
+
+    def _opts(self) -> list[str]:
+        r = self.root
+        return [
+            "-o", f"Dir::State::Lists={r / 'lists'}",
+            "-o", f"Dir::Etc::sourcelist={r / 'sources.list'}",
+            "-o", f"Dir::Etc::sourceparts={r / 'parts'}",
+            "-o", f"Dir::Cache={r / 'cache'}",
+            "-o", "Dir::State::status=/dev/null",
+            "-o", "APT::Sandbox::User=root",
+            "-o", "Debug::NoLocking=1",
+        ]
+
+    def update(self) -> None:
+        if self._updated:
+            return
+        mirror, keyring = debian_mirror()
+        for d in ("lists/partial", "parts", "cache/archives/partial"):
+            (self.root / d).mkdir(parents=True, exist_ok=True)
+        (self.root / "sources.list").write_text(
+            "".join(f"deb [signed-by={keyring}] {mirror} {s} main\n" for s in self.suites))
+        self._run(["apt-get", *self._opts(), "update"], "apt-get update")
+        self._updated = True
+
+    def resolve(self, pkg: DebPackage) -> str:
+        """The exact Debian version of `pkg` in its suite, checked against the pinned upstream version."""
+        self.update()
+        out = self._run(["apt-cache", *self._opts(), "madison", pkg.name], "apt-cache madison")
+        found = []
+        for line in out.splitlines():
+            cols = [c.strip() for c in line.split("|")]
+            if len(cols) >= 3 and re.search(rf"\s{re.escape(pkg.suite)}(/|\s|$)", f" {cols[2]}"):
+                found.append(cols[1])
+        for version in found:
+            upstream = re.sub(r"^\d+:", "", version)
+            if pkg.upstream is None or upstream.startswith(pkg.upstream + "+") or upstream.startswith(
+                    pkg.upstream + "-") or upstream.startswith(pkg.upstream + "~"):
+                return version
+        raise ProvisionError(
+            f"{pkg.suite} has no {pkg.name} {pkg.upstream or ''}".rstrip() + f" (it has: {', '.join(found) or 'none'})",
+            hint="the suite moved on; pin another version or bring the engine with --engine")
+
+    def download(self, pkg: DebPackage, dest: Path) -> Path:
+        version = self.resolve(pkg)
+        dest.mkdir(parents=True, exist_ok=True)
+        existing = list(dest.glob(f"{pkg.name}_*.deb"))
+        stem = version.replace(":", "%3a")
+        for f in existing:
+            if f.name.startswith(f"{pkg.name}_{stem}_"):
+                return f
+        self._run(["apt-get", *self._opts(), "download", f"{pkg.name}={version}"], "apt-get download", cwd=dest)
+        for f in dest.glob(f"{pkg.name}_*.deb"):
+            if f.name.startswith(f"{pkg.name}_{stem}_"):
+                return f
+        raise ProvisionError(f"apt-get download {pkg.name}={version} left no .deb in {dest}")
+
+    @staticmethod
+    def _run(cmd: list[str], what: str, cwd: Path | None = None) -> str:
+        try:
+            proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=900)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            raise ProvisionError(f"{what} failed: {e}") from e
+        if proc.returncode != 0:
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+            raise ProvisionError(f"{what} failed (exit {proc.returncode}): {tail[0]}")
+        return proc.stdout
+
+
+@dataclass(frozen=True)
+class DebianSource:
+    """An engine prefix unpacked from Debian packages of one or more suites.
+
+    `links` are symlinks made inside the prefix after unpacking (relative to the
+    prefix), e.g. ``usr/bin/docker-init -> tini-static`` for dockerd's init.
+    """
+
+    name: str
+    packages: tuple[DebPackage, ...]
+    links: tuple[tuple[str, str], ...] = ()
+
+    def provision(self, cache: Path) -> Path:
+        prefix = cache / "roots" / self.name
+        marker = prefix / MARKER
+        wanted = [f"{p.name}/{p.suite}/{p.upstream}" for p in self.packages]
+        if marker.exists() and json.loads(marker.read_text()).get("packages") == wanted:
+            return prefix
+        if shutil.which("dpkg") is None or shutil.which("apt-get") is None:
+            raise ProvisionError("apt-get and dpkg are needed to provision engines from Debian packages")
+        apt = PrivateApt(cache / "apt", tuple(sorted({p.suite for p in self.packages})))
+        debs = [apt.download(p, cache / "debs" / p.suite) for p in self.packages]
+        staging = prefix.with_name(prefix.name + ".partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        for deb in debs:
+            proc = subprocess.run(["dpkg", "-x", str(deb), str(staging)], capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise ProvisionError(f"dpkg -x {deb.name} failed: {proc.stderr.strip()[:200]}")
+        for link, target in self.links:
+            path = staging / link
+            if path.is_symlink() or path.exists():
+                path.unlink()
+            path.symlink_to(target)
+        (staging / MARKER).write_text(json.dumps({"packages": wanted, "debs": [d.name for d in debs]}))
+        shutil.rmtree(prefix, ignore_errors=True)
+        staging.rename(prefix)
+        return prefix
+
+
+@dataclass(frozen=True)
+class TarballSource:
+    """A static Docker release tarball (`docker-<ver>.tgz`: docker/dockerd, containerd, runc, docker-init…)."""
+
+    name: str
+    tarball: Path
+
+    def provision(self, cache: Path) -> Path:
+        prefix = cache / "roots" / self.name
+        bindir = prefix / "usr" / "bin"
+        if (prefix / MARKER).exists():
+            return prefix
+        if not self.tarball.is_file():
+            raise ProvisionError(f"no such tarball: {self.tarball}")
+        bindir.mkdir(parents=True, exist_ok=True)
+        try:
+            with tarfile.open(self.tarball) as tf:
+                for member in tf:
+                    if member.isfile() and member.name.startswith("docker/") and "/" not in member.name[7:]:
+                        src = tf.extractfile(member)
+                        assert src is not None
+                        target = bindir / member.name[7:]
+                        with src, open(target, "wb") as out:
+                            shutil.copyfileobj(src, out)
+                        os.chmod(target, 0o755)
+        except (tarfile.TarError, OSError) as e:
+            raise ProvisionError(f"{self.tarball}: not a Docker release tarball ({e})") from e
+        (prefix / "usr" / "sbin").mkdir(exist_ok=True)
+        (prefix / MARKER).write_text(json.dumps({"tarball": str(self.tarball)}))
+        return prefix
+
+
+@dataclass(frozen=True)
+class SystemSource:
+    """An engine installed system-wide by apt (podman pulls in conmon, crun, configs under /etc)."""
+
+    name: str
+    binary: str
+    apt_packages: tuple[str, ...]
+
+    def provision(self, cache: Path) -> Path:
+        if shutil.which(self.binary) is None:
+            if os.geteuid() != 0:
+                raise ProvisionError(f"{self.binary} is not installed",
+                                     hint=f"apt-get install {' '.join(self.apt_packages)}")
+            env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+            proc = subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", *self.apt_packages],
+                                  capture_output=True, text=True, env=env)
+            if proc.returncode != 0:
+                subprocess.run(["apt-get", "update"], capture_output=True)
+                proc = subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", *self.apt_packages],
+                                      capture_output=True, text=True, env=env)
+            if proc.returncode != 0 or shutil.which(self.binary) is None:
+                raise ProvisionError(f"apt-get install {' '.join(self.apt_packages)} failed: "
+                                     f"{proc.stderr.strip().splitlines()[-1:] or ''}")
+        return Path("/")
