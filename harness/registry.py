@@ -1,0 +1,170 @@
+"""A real registry (distribution 2.8 from Debian's docker-registry) for push/pull scenarios.
+
+No image can be pulled from a public registry here, so the registry's image is
+built locally from the packaged binary and the shared libraries it links
+(`ldd`), imported into a farm engine, and run with testcontainers on host
+networking at 127.0.0.1:<port>.  Every engine of the farm can push to it and pull
+from it: Docker treats 127.0.0.0/8 as plain HTTP, podman is told so by the farm's
+registries.conf.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import tarfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+
+from testcontainers.core.container import DockerContainer  # noqa: E402
+from testcontainers.core.wait_strategies import WaitStrategy  # noqa: E402
+
+from harness.engines.adapter import Engine, translated  # noqa: E402
+from harness.engines.packages import DebianSource, DebPackage  # noqa: E402
+from harness.engines.spec import EngineSpec  # noqa: E402
+from harness.errors import EngineError, ProvisionError  # noqa: E402
+
+REGISTRY_SOURCE = DebianSource("docker-registry", (DebPackage("docker-registry", "bookworm"),))
+IMAGE_REPO = "imgharness/registry"
+CONFIG = b"""version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: /var/lib/registry
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:5000
+"""
+
+
+class LoopbackHTTPWait(WaitStrategy):
+    """Ready when GET http://127.0.0.1:<port><path> answers 200 (host networking: no port mapping to ask)."""
+
+    def __init__(self, port: int, path: str = "/v2/") -> None:
+        super().__init__()
+        self.url = f"http://127.0.0.1:{port}{path}"
+        self.with_startup_timeout(60).with_poll_interval(0.2)
+
+    def wait_until_ready(self, container: object) -> None:
+        def check() -> bool:
+            try:
+                with urllib.request.urlopen(self.url, timeout=2) as resp:
+                    return bool(resp.status == 200)
+            except (urllib.error.URLError, ConnectionError, OSError):
+                return False
+
+        if not self._poll(check):
+            raise TimeoutError(f"registry did not answer at {self.url}")
+
+
+def _rootfs_tar(binary: Path) -> bytes:
+    """A minimal root filesystem: the registry binary, its loader and libraries, and a config."""
+    out = subprocess.run(["ldd", str(binary)], capture_output=True, text=True).stdout
+    libs = {Path(p) for line in out.splitlines() for p in line.split() if p.startswith("/")}
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tf:
+        dirs: set[str] = set()
+
+        def add_dir(name: str) -> None:
+            if name in dirs:
+                return
+            dirs.add(name)
+            info = tarfile.TarInfo(name)
+            info.type, info.mode = tarfile.DIRTYPE, 0o755
+            tf.addfile(info)
+
+        for d in ("etc", "etc/docker", "etc/docker/registry", "tmp", "var", "var/lib", "var/lib/registry", "usr", "usr/bin"):
+            add_dir(d)
+        tf.add(binary, "usr/bin/docker-registry")
+        for lib in sorted(libs):
+            parts = lib.parent.parts[1:]
+            for i in range(1, len(parts) + 1):
+                add_dir("/".join(parts[:i]))
+            tf.add(lib.resolve(), str(lib)[1:])
+        info = tarfile.TarInfo("etc/docker/registry/config.yml")
+        info.size, info.mode = len(CONFIG), 0o644
+        tf.addfile(info, io.BytesIO(CONFIG))
+    return buf.getvalue()
+
+
+def ensure_image(engine: Engine, cache: Path) -> str:
+    """Import the registry image into `engine` unless it is there; returns its reference."""
+    ref = f"{IMAGE_REPO}:2.8"
+    try:
+        engine.inspect(ref)
+        return ref
+    except EngineError:
+        pass
+    prefix = REGISTRY_SOURCE.provision(cache)
+    binary = prefix / "usr/bin/docker-registry"
+    if not binary.exists():
+        raise ProvisionError(f"{binary} missing after unpacking docker-registry")
+    changes = ['ENTRYPOINT ["/usr/bin/docker-registry"]', 'CMD ["serve", "/etc/docker/registry/config.yml"]']
+    with translated(engine.id, ref):
+        engine.api.import_image_from_data(_rootfs_tar(binary), repository=IMAGE_REPO, tag="2.8", changes=changes)
+    return ref
+
+
+@dataclass
+class Registry:
+    """A running registry: `host` is what image references start with (127.0.0.1:PORT)."""
+
+    port: int
+    engine_endpoint: str
+    container_id: str
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}"
+
+    def ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/v2/", timeout=2) as resp:
+                return bool(resp.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+
+def start_registry(engine: Engine, port: int, cache: Path, label: str) -> tuple[Registry, DockerContainer]:
+    """Run the registry on `engine` with host networking at 127.0.0.1:`port`."""
+    image = ensure_image(engine, cache)
+    container = (
+        DockerContainer(image, docker_client_kw={"environment": {"DOCKER_HOST": engine.spec.endpoint}})
+        .with_env("REGISTRY_HTTP_ADDR", f"127.0.0.1:{port}")
+        .with_kwargs(network_mode="host", labels={"imgharness.run": label})
+        .waiting_for(LoopbackHTTPWait(port))
+    )
+    try:
+        container.start()
+    except (TimeoutError, RuntimeError) as e:
+        raise EngineError(f"registry did not start on port {port}: {e}", engine=engine.id) from e
+    wrapped = container.get_wrapped_container()
+    return Registry(port, engine.spec.endpoint, wrapped.id), container
+
+
+def stop_registry(registry: Registry) -> None:
+    """Remove the registry container (by the id we created), wherever we are."""
+    engine = Engine(EngineSpec(registry.engine_endpoint), timeout=30)
+    try:
+        with translated(engine.spec.endpoint):
+            engine.api.remove_container(registry.container_id, force=True, v=True)
+    except EngineError:
+        pass
+    finally:
+        engine.close()
+    deadline = time.monotonic() + 10
+    while registry.ready() and time.monotonic() < deadline:
+        time.sleep(0.2)
+
