@@ -88,8 +88,10 @@ def free_port() -> int:
 class Farm:
     """The farm rooted at `home`; its state file records every pid it started."""
 
-    def __init__(self, home: Path | None = None, engines: Sequence[FarmEngine] = DEFAULT_ENGINES) -> None:
+    def __init__(self, home: Path | None = None, engines: Sequence[FarmEngine] = DEFAULT_ENGINES,
+                 cache: Path | None = None) -> None:
         self.home = home or default_home()
+        self.cache = cache or self.home / "packages"
         self.engines = {e.id: e for e in engines}
         self.root = self.home / "farm"
         self.state_file = self.root / "state.json"
@@ -128,7 +130,7 @@ class Farm:
     def up(self, ids: Sequence[str] | None = None, progress: Callable[[str], None] = lambda s: None) -> list[EngineStatus]:
         """Provision and start the engines; a failing one is reported, the others still come up."""
         wanted = self.select(ids)
-        cache = self.home / "packages"
+        cache = self.cache
         prefixes: dict[str, Path | HarnessError] = {}
         for fe in wanted:  # sequential: the sources share one private apt state
             if fe.source.name in prefixes:

@@ -1,0 +1,170 @@
+"""The test images, made offline and deterministically.
+
+No image can be pulled here, so the suites' images are written by our own
+builder from layers generated in code: a busybox-static base (a working shell),
+and layers that exercise what engines get wrong — many small files, one large
+layer, symlinks, hardlinks, whiteouts (file and opaque), xattrs, non-root owners
+and an empty layer — plus labels, env and an entrypoint.  The same corpus
+version always gives byte-identical archives, cached under the harness home.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from filelock import FileLock
+
+from harness.engines.packages import DebianSource, DebPackage
+
+CORPUS_VERSION = 1
+EPOCH = 1_700_000_000  # fixed creation time: archives are reproducible byte for byte
+BUSYBOX = DebianSource("busybox-static", (DebPackage("busybox-static", "bookworm"),))
+
+LayerWriter = Callable[[tarfile.TarFile], None]
+
+
+def _info(name: str, kind: bytes = tarfile.REGTYPE, *, mode: int = 0o644, uid: int = 0, gid: int = 0,
+          size: int = 0, link: str = "", xattrs: dict[str, str] | None = None) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.mode, info.uid, info.gid, info.size, info.mtime = kind, mode, uid, gid, size, EPOCH
+    info.linkname = link
+    if xattrs:
+        info.pax_headers = {f"SCHILY.xattr.{k}": v for k, v in xattrs.items()}
+    return info
+
+
+def _file(tf: tarfile.TarFile, name: str, data: bytes, **kw: object) -> None:
+    tf.addfile(_info(name, size=len(data), **kw), io.BytesIO(data))  # type: ignore[arg-type]
+
+
+def _dir(tf: tarfile.TarFile, name: str, **kw: object) -> None:
+    tf.addfile(_info(name, tarfile.DIRTYPE, mode=kw.pop("mode", 0o755), **kw))  # type: ignore[arg-type]
+
+
+def prng_bytes(seed: str, size: int) -> bytes:
+    """Incompressible but reproducible bytes (SHAKE-256 output, 1 MiB per counter value)."""
+    chunk = 1 << 20
+    parts = [hashlib.shake_256(f"{seed}:{i}".encode()).digest(min(chunk, size - i * chunk))
+             for i in range((size + chunk - 1) // chunk)]
+    return b"".join(parts)
+
+
+def busybox_layer(busybox: Path) -> LayerWriter:
+    def write(tf: tarfile.TarFile) -> None:
+        for d in ("bin", "etc", "tmp", "root", "usr", "usr/bin"):
+            _dir(tf, d, mode=0o1777 if d == "tmp" else 0o755)
+        data = busybox.read_bytes()
+        _file(tf, "bin/busybox", data, mode=0o755)
+        for applet in ("sh", "ls", "cat", "echo", "sleep", "wc", "sha256sum"):
+            tf.addfile(_info(f"bin/{applet}", tarfile.SYMTYPE, mode=0o777, link="busybox"))
+        _file(tf, "etc/passwd", b"root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n")
+        _file(tf, "etc/group", b"root:x:0:\napp:x:1000:\n")
+        _file(tf, "etc/obsolete.conf", b"removed by a whiteout in a later layer\n")
+        _dir(tf, "opt")
+        _dir(tf, "opt/old")
+        _file(tf, "opt/old/data", b"hidden by an opaque whiteout\n")
+    return write
+
+
+def app_layer(tf: tarfile.TarFile) -> None:
+    _dir(tf, "app")
+    _file(tf, "app/run.sh", b"#!/bin/sh\necho hello from the corpus\n", mode=0o755)
+    _file(tf, "app/VERSION", b"1.0.0\n")
+
+
+def small_files_layer(count: int) -> LayerWriter:
+    def write(tf: tarfile.TarFile) -> None:
+        _dir(tf, "data")
+        for i in range(count // 100 + 1):
+            _dir(tf, f"data/{i:03d}")
+        for i in range(count):
+            _file(tf, f"data/{i // 100:03d}/f{i:05d}.txt", f"file {i}\n".encode() * (1 + i % 7))
+    return write
+
+
+def features_layer(tf: tarfile.TarFile) -> None:
+    _dir(tf, "etc")
+    _file(tf, "etc/.wh.obsolete.conf", b"")           # file whiteout
+    _dir(tf, "opt")
+    _dir(tf, "opt/old")
+    _file(tf, "opt/old/.wh..wh..opq", b"")             # opaque directory whiteout
+    _file(tf, "opt/old/new", b"replaces the old directory's content\n")
+    _dir(tf, "home", mode=0o755)
+    _dir(tf, "home/app", uid=1000, gid=1000, mode=0o750)
+    _file(tf, "home/app/owned", b"owned by uid 1000\n", uid=1000, gid=1000, mode=0o640)
+    _file(tf, "home/app/setuid", b"#!/bin/sh\n", mode=0o4755)
+    _file(tf, "home/app/tagged", b"carries xattrs\n", xattrs={"user.origin": "corpus", "user.kind": "test"})
+    _file(tf, "home/app/target", b"link target\n")
+    tf.addfile(_info("home/app/hardlink", tarfile.LNKTYPE, link="home/app/target"))
+    tf.addfile(_info("home/app/symlink", tarfile.SYMTYPE, mode=0o777, link="target"))
+    tf.addfile(_info("home/app/dangling", tarfile.SYMTYPE, mode=0o777, link="/nonexistent"))
+    tf.addfile(_info("home/app/fifo", tarfile.FIFOTYPE))
+
+
+def empty_layer(tf: tarfile.TarFile) -> None:
+    """No entries at all: engines must keep it as a layer with the empty tar's diff_id."""
+
+
+def large_layer(size: int) -> LayerWriter:
+    def write(tf: tarfile.TarFile) -> None:
+        _dir(tf, "blob")
+        _file(tf, "blob/large.bin", prng_bytes("large", size))
+        _file(tf, "blob/compressible.txt", b"the same line again and again\n" * (size // 64 // 30))
+    return write
+
+
+@dataclass(frozen=True)
+class TestImage:
+    """One image of the corpus: its layers and config, built into a reproducible archive."""
+
+    name: str
+    layers: tuple[LayerWriter, ...]
+    labels: dict[str, str] = field(default_factory=dict)
+    env: tuple[str, ...] = ()
+    entrypoint: tuple[str, ...] | None = None
+    cmd: tuple[str, ...] | None = None
+    user: str | None = None
+    workdir: str | None = None
+
+
+def images(busybox: Path) -> dict[str, TestImage]:
+    """The corpus: `basic` (small, two layers), `features` (every tar feature), `large` (one big layer)."""
+    base = busybox_layer(busybox)
+    common = {"org.opencontainers.image.source": "imgharness corpus", "imgharness.corpus": str(CORPUS_VERSION)}
+    return {
+        "basic": TestImage("basic", (base, app_layer), labels=common, env=("APP_ENV=test",),
+                           entrypoint=("/bin/sh", "/app/run.sh")),
+        "features": TestImage("features", (base, features_layer, empty_layer, small_files_layer(1500)),
+                              labels={**common, "kind": "features"}, env=("A=1", "B=two words"),
+                              entrypoint=("/bin/sh", "-c"), cmd=("ls -la /home/app",), workdir="/home/app"),
+        "large": TestImage("large", (base, large_layer(48 << 20)), labels={**common, "kind": "large"},
+                           cmd=("/bin/sh",)),
+    }
+
+
+def build_corpus(home: Path, names: list[str] | None = None) -> dict[str, Path]:
+    """Build (once, then cached) the corpus archives; returns name → archive path."""
+    from harness.reference.build import build_from_layers
+
+    out_dir = home / "corpus" / f"v{CORPUS_VERSION}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(out_dir / ".lock"), timeout=600):
+        busybox = BUSYBOX.provision(home / "packages") / "bin" / "busybox"
+        result: dict[str, Path] = {}
+        for name, img in images(busybox).items():
+            if names and name not in names:
+                continue
+            path = out_dir / f"{name}.tar"
+            if not path.exists():
+                build_from_layers(
+                    list(img.layers), path, tag=f"imgharness/corpus-{name}:v{CORPUS_VERSION}",
+                    labels=img.labels, env=list(img.env),
+                    entrypoint=list(img.entrypoint) if img.entrypoint else None,
+                    cmd=list(img.cmd) if img.cmd else None, user=img.user, workdir=img.workdir, epoch=EPOCH)
+            result[name] = path
+        return result

@@ -1,0 +1,97 @@
+"""Collecting suite results into `report.json`: one result per (check, engine, image) test.
+
+Runs in the process that sees every test report (the xdist controller, or the
+only process); workers ship each result's data in `report.user_properties`.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness import __version__
+
+SCHEMA_VERSION = 1
+
+
+def _outcome(report: pytest.TestReport, previous: str | None) -> str:
+    if report.when == "call":
+        return "pass" if report.passed else "skipped" if report.skipped else "fail"
+    if report.failed:
+        return "error"
+    if report.skipped:
+        return "skipped"
+    return previous or "error"
+
+
+class ResultCollector:
+    """Gathers harness results from test reports and writes the run's report.json."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+        self.started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.results: dict[str, dict[str, Any]] = {}
+        self.engines: dict[str, dict[str, Any]] = {}
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        data = dict(report.user_properties).get("harness")
+        if not data:
+            return
+        res = self.results.setdefault(report.nodeid, {
+            "check": data["check"], "engine": data["engine"], "image": data["image"], "test": report.nodeid,
+            "outcome": None, "duration_s": 0.0, "findings": [], "metrics": {}, "message": ""})
+        if report.when == "setup" and report.passed:
+            res["outcome"] = None
+        elif report.when == "teardown" and report.passed:
+            pass
+        else:
+            res["outcome"] = _outcome(report, res["outcome"])
+        res["duration_s"] = round(res["duration_s"] + report.duration, 3)
+        if data["findings"]:
+            res["findings"] = data["findings"]
+        res["metrics"].update(data["metrics"])
+        if report.failed and not res["message"]:
+            res["message"] = _first_line(report)
+        if data.get("engine_info"):
+            self.engines[data["engine"]] = data["engine_info"]
+
+    def document(self) -> dict[str, Any]:
+        engines = [self.engines.get(e, {"id": e}) for e in sorted({r["engine"] for r in self.results.values()})]
+        return {
+            "schema": SCHEMA_VERSION,
+            "run": {"id": self.run_id, "started": self.started, "host": platform.node(),
+                    "harness_version": __version__},
+            "engines": engines,
+            "results": [dict(r, outcome=r["outcome"] or "error") for r in self.results.values()],
+        }
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        report_dir: Path | None = self.config.stash[_config_key()].report_dir
+        if report_dir is None:
+            return
+        report_dir.mkdir(parents=True, exist_ok=True)
+        tmp = report_dir / "report.json.partial"
+        tmp.write_text(json.dumps(self.document(), indent=2))
+        tmp.replace(report_dir / "report.json")
+
+
+def _config_key() -> pytest.StashKey:
+    from harness.pytest_plugin import config_key
+
+    return config_key
+
+
+def _first_line(report: pytest.TestReport) -> str:
+    text = str(report.longrepr or "")
+    for line in text.splitlines():
+        if line.startswith("E "):
+            return line[2:].strip()[:500]
+    return text.strip().splitlines()[-1][:500] if text.strip() else ""

@@ -1,0 +1,66 @@
+"""The local farm against real daemons: identities, the docker CLI's agreement, and a clean `down`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from harness.engines import daemon
+from harness.engines.adapter import Engine
+from harness.engines.farm import Farm, default_home
+
+
+def _cli(endpoint: str, *args: str) -> str:
+    proc = subprocess.run(["docker", "-H", endpoint, *args], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+def test_status_json_and_docker_cli_agree_with_the_engine_id(engine: Engine) -> None:
+    """`engines status --format json` lists the engine healthy; `docker version`/`info` say the same id."""
+    out = subprocess.run([sys.executable, "-m", "harness", "engines", "status", "--format", "json"],
+                         capture_output=True, text=True, timeout=120)
+    entries = {e["id"]: e for e in json.loads(out.stdout)}
+    if engine.spec.managed:
+        entry = entries[engine.id]
+        assert entry["healthy"] is True
+        assert entry["endpoint"] == engine.spec.endpoint
+        assert daemon.alive(entry["pid"])
+        assert {"id", "endpoint", "version", "storage", "pid", "healthy"} <= entry.keys()
+
+    version = _cli(engine.spec.endpoint, "version", "--format", "{{json .Server}}")
+    server = json.loads(version)
+    names = [c["Name"] for c in server.get("Components") or []]
+    kind = "podman" if any("Podman" in n for n in names) else "docker"
+    raw = server["Version"] if kind == "docker" else next(
+        c["Version"] for c in server["Components"] if "Podman" in c["Name"])
+    driver = _cli(engine.spec.endpoint, "info", "--format", "{{.Driver}}")
+    status = _cli(engine.spec.endpoint, "info", "--format", "{{json .DriverStatus}}")
+    storage = "containerd" if "io.containerd.snapshotter.v1" in status else driver
+    cli_id = f"{kind}-{re.match(r'[0-9.]+', raw).group(0).rstrip('.')}-{storage}"  # type: ignore[union-attr]
+    assert cli_id == engine.id
+
+
+def test_down_stops_exactly_the_processes_it_started() -> None:
+    """A second farm in its own home: `down` ends its daemon and the daemon's children, nothing else."""
+    shared = Farm()
+    before = {s.id: s.pid for s in shared.status() if s.healthy}
+    home = Path(tempfile.mkdtemp(prefix="imgh-", dir="/tmp"))  # short: unix socket paths stop at 108 bytes
+    farm = Farm(home=home, cache=default_home() / "packages")
+    engine_id = "docker-28.5.2-containerd"
+    [st] = farm.up([engine_id])
+    assert st.healthy, st.error
+    assert st.pid is not None
+    tree = [st.pid, *daemon.descendants(st.pid)]
+    assert len(tree) >= 2, "dockerd should have started its own containerd"
+    assert farm.down([engine_id]) == [engine_id]
+    assert [p for p in tree if daemon.alive(p)] == []
+    assert farm.status([engine_id])[0].pid is None
+    shutil.rmtree(home, ignore_errors=True)
+    after = {s.id: s.pid for s in shared.status() if s.healthy}
+    assert {k: v for k, v in after.items() if k in before} == before, "another farm's daemons were touched"
