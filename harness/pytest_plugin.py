@@ -15,6 +15,7 @@ asked for and cannot be reached makes its tests *error*, never skip.
 from __future__ import annotations
 
 import os
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -24,7 +25,7 @@ import pytest
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 
 from harness.engines.adapter import Engine  # noqa: E402
-from harness.engines.farm import DEFAULT_ENGINES, Farm  # noqa: E402
+from harness.engines.farm import DEFAULT_ENGINES, Farm, default_home  # noqa: E402
 from harness.engines.spec import EngineSpec  # noqa: E402
 from harness.errors import HarnessError  # noqa: E402
 from harness.findings import Finding  # noqa: E402
@@ -207,6 +208,24 @@ def registry(engine_session: EngineSession) -> Registry:
         return engine_session.registry()
     except HarnessError as e:
         pytest.fail(f"registry unavailable: {e}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def run_namespace(request: pytest.FixtureRequest) -> str:
+    """A repository namespace unique to this run (shared by xdist workers): everything we tag lives under it."""
+    uid = request.config.workerinput["testrunuid"] if hasattr(request.config, "workerinput") else uuid.uuid4().hex
+    return f"imgharness-run-{uid[:10]}"
+
+
+@pytest.fixture(scope="session")
+def corpus() -> dict[str, Path]:
+    """The offline test images, built once (cached under the harness home): name → archive."""
+    from harness.corpus import build_corpus
+
+    try:
+        return build_corpus(default_home())
+    except HarnessError as e:
+        pytest.fail(f"cannot build the test corpus: {e}", pytrace=False)
 
 
 @pytest.fixture
