@@ -18,7 +18,7 @@ import os
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Generator, Iterator
 
 import pytest
 
@@ -259,13 +259,13 @@ def record(request: pytest.FixtureRequest) -> Record:
     return rec
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    outcome = yield
-    report = outcome.get_result()
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Ship each suite result's check, engine, image, findings and metrics with its test report."""
+    report = yield
     marker = item.get_closest_marker("check")
     if marker is None:
-        return
+        return report
     callspec = getattr(item, "callspec", None)
     params = callspec.params if callspec else {}
     slot = params.get("engine")
@@ -280,6 +280,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         "findings": [f.to_json() for f in rec.findings],
         "metrics": dict(rec.metrics),
     }))
+    return report
 
 
 def _engine_info(engine: Engine) -> dict[str, Any]:

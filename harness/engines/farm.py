@@ -198,7 +198,7 @@ class Farm:
             conf = d / "registries.conf"
             conf.write_text(f'[[registry]]\nlocation = "127.0.0.1:{port}"\ninsecure = true\n')
             env["CONTAINERS_REGISTRIES_CONF"] = str(conf)
-            argv = ("podman", "--root", str(d / "data"), "--runroot", str(run / "exec"), "--tmpdir", str(run / "tmp"),
+            argv: tuple[str, ...] = ("podman", "--root", str(d / "data"), "--runroot", str(run / "exec"), "--tmpdir", str(run / "tmp"),
                     "--storage-driver", "overlay", "--cgroup-manager", "cgroupfs", "--events-backend", "file",
                     "system", "service", "--time", "0", self._endpoint(fe))
             return daemon.Launch(argv, env, d / "daemon.log", d)

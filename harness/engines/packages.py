@@ -31,7 +31,9 @@ MARKER = ".provisioned.json"
 class EngineSource(Protocol):
     """Something that can produce a prefix holding an engine's binaries."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """Unique name of the prefix; engines sharing binaries share it."""
 
     def provision(self, cache: Path) -> Path:
         """Return the prefix (with usr/bin, usr/sbin), fetching and unpacking if needed."""

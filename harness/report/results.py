@@ -42,7 +42,7 @@ class ResultCollector:
         self.engines: dict[str, dict[str, Any]] = {}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        data = dict(report.user_properties).get("harness")
+        data: dict[str, Any] | None = dict(report.user_properties).get("harness")  # type: ignore[assignment]
         if not data:
             return
         res = self.results.setdefault(report.nodeid, {
