@@ -1,0 +1,180 @@
+"""What the image-level findings already account for, so the archive level does not repeat it.
+
+A recompressed layer changes its stored digest, hence its blob's entry name,
+the manifest's layer descriptor (digest, size, mediaType), the manifest's
+digest, the index.json descriptor and manifest.json's Layers path. Reporting
+each would bury the one cause. Instead, once layers, configs and manifests of
+every image pair are compared, `Explanation.rewrite` restates B's metadata in
+A's terms: every digest, legacy layer ID and entry name of a compared blob is
+replaced by its counterpart in A (with the descriptor's size and, when the
+compression differs, mediaType). What still differs after that is a cause of
+its own and is reported at the archive level.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator, Mapping
+
+from harness.diff.layers import LayerOutcome
+from harness.diff.matching import ImagePair, Unmatched
+from harness.image import Archive, Image
+
+_HEX = re.compile(r"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])")
+NAME_ANNOTATIONS = frozenset({"org.opencontainers.image.ref.name", "io.containerd.image.name"})
+
+
+@dataclass(frozen=True)
+class PairOutcome:
+    """What the image-level comparison of one pair found, as the archive level needs it."""
+
+    pair: ImagePair
+    layers: LayerOutcome
+    config_changed: bool
+    manifest_changed: bool
+
+
+@dataclass(frozen=True)
+class RolePair:
+    """Two outer entries holding the same part of an image; `explained` if a name change follows from content."""
+
+    a: str
+    b: str
+    explained: bool
+
+
+def _hex(digest: str) -> str:
+    return digest.split(":", 1)[-1]
+
+
+def _blob_entry(archive: Archive, digest: str) -> str | None:
+    name = "blobs/" + digest.replace(":", "/", 1)
+    return name if archive.entry(name) else None
+
+
+def _dir(name: str) -> str | None:
+    head, sep, _ = name.partition("/")
+    return head if sep and _HEX.fullmatch(head) else None
+
+
+@dataclass
+class Rewriter:
+    """Restates B's names and digests in A's terms."""
+
+    names: dict[str, str] = field(default_factory=dict)   # B entry name → A entry name
+    hexes: dict[str, str] = field(default_factory=dict)   # B hex → A hex
+    descriptors: dict[str, dict[str, Any]] = field(default_factory=dict)  # B digest → A's digest, size…
+
+    def text(self, value: str) -> str:
+        if value in self.names:
+            return self.names[value]
+        return _HEX.sub(lambda m: self.hexes.get(m.group(0), m.group(0)), value)
+
+    def json(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, list):
+            return [self.json(v) for v in value]
+        if isinstance(value, Mapping):
+            replaced = self.descriptors.get(value.get("digest", "")) or {}
+            return {
+                self.text(k): replaced[k] if k in replaced else self.json(v) for k, v in value.items()
+            }
+        return value
+
+
+@dataclass
+class Explanation:
+    """The rewriter plus what the archive level should leave alone."""
+
+    rewrite: Rewriter = field(default_factory=Rewriter)
+    roles: list[RolePair] = field(default_factory=list)
+    owned_a: set[str] = field(default_factory=set)  # entries of images/layers only in A (already `removed`)
+    owned_b: set[str] = field(default_factory=set)  # entries of images/layers only in B (already `added`)
+    content_explained: set[str] = field(default_factory=set)  # A entries whose bytes follow from a finding
+    names: set[str] = field(default_factory=set)  # tags whose difference is already reported
+
+    def pair(self, a: str, b: str, explained: bool) -> None:
+        self.roles.append(RolePair(a, b, explained or a == b))
+        if a != b:
+            self.rewrite.names[b] = a
+
+    def map_digest(self, b: str, a: str, **descriptor: Any) -> None:
+        if a != b:
+            self.rewrite.hexes[_hex(b)] = _hex(a)
+            self.rewrite.descriptors[b] = {"digest": a, **descriptor}
+
+
+def _tags_changed(pair: ImagePair) -> set[str]:
+    return set(pair.a.repo_tags) ^ set(pair.b.repo_tags)
+
+
+def _image_entries(archive: Archive, image: Image, layers: Iterable[int]) -> Iterator[str]:
+    """Entries that hold the given layers, the config and the manifest of an image."""
+    yield image.config_entry
+    if image.manifest:
+        yield from filter(None, [_blob_entry(archive, image.manifest.digest)])
+    for i in layers:
+        name = image.layers[i].entry_name
+        yield name
+        if (d := _dir(name)) is not None:
+            yield from (e.header.name for e in archive.entries if e.header.name.startswith(d + "/"))
+            yield d
+
+
+def explain(
+    a: Archive, b: Archive, outcomes: list[PairOutcome], only_a: list[Unmatched], only_b: list[Unmatched]
+) -> Explanation:
+    """Everything the archive level must treat as a consequence of image-level findings."""
+    ex = Explanation()
+    for out in outcomes:
+        ia, ib = out.pair.a, out.pair.b
+        ex.names |= _tags_changed(out.pair)
+        changed = out.layers.changed or out.config_changed
+        ex.map_digest(ib.config_digest, ia.config_digest, size=len(ia.raw_config))
+        ex.pair(ia.config_entry, ib.config_entry, out.config_changed)
+        if ia.manifest and ib.manifest:
+            ex.map_digest(ib.manifest.digest, ia.manifest.digest, size=ia.manifest.size)
+            ma, mb = _blob_entry(a, ia.manifest.digest), _blob_entry(b, ib.manifest.digest)
+            if ma and mb:
+                ex.pair(ma, mb, out.manifest_changed)
+        for i, j in out.layers.pairs:
+            la, lb = ia.layers[i], ib.layers[j]
+            media = {"mediaType": la.media_type} if la.compression != lb.compression else {}
+            ex.map_digest(lb.digest, la.digest, size=la.size, **media)
+            if lb.diff_id != la.diff_id:
+                ex.rewrite.hexes.setdefault(_hex(lb.diff_id), _hex(la.diff_id))
+            chain = ia.diff_ids[: i + 1] != ib.diff_ids[: j + 1] or out.config_changed
+            da, db = _dir(la.entry_name), _dir(lb.entry_name)
+            if da and db and da != db:
+                ex.rewrite.hexes[db] = da
+            ex.pair(la.entry_name, lb.entry_name, la.digest != lb.digest or chain)
+            if da and changed:
+                ex.content_explained.add(f"{da}/json")
+        ex.owned_a.update(_image_entries(a, ia, out.layers.only_a))
+        ex.owned_b.update(_image_entries(b, ib, out.layers.only_b))
+    for side, owned, archive in ((only_a, ex.owned_a, a), (only_b, ex.owned_b, b)):
+        for um in side:
+            ex.names.update(um.image.repo_tags)
+            owned.update(_image_entries(archive, um.image, range(len(um.image.layers))))
+    # a blob that a compared image also uses is shared, not owned
+    ex.owned_a -= {r.a for r in ex.roles}
+    ex.owned_b -= {r.b for r in ex.roles}
+    _pair_nested_indexes(a, b, outcomes, ex)
+    return ex
+
+
+def _pair_nested_indexes(a: Archive, b: Archive, outcomes: list[PairOutcome], ex: Explanation) -> None:
+    """Indexes that index.json points to (multi-platform) are paired by position; they change with their manifests."""
+    def nested(archive: Archive) -> list[str]:
+        own = {im.manifest.digest for im in archive.images if im.manifest}
+        return [d["digest"] for d in (archive.index or {}).get("manifests", []) if d.get("digest") not in own]
+
+    manifests_changed = any(out.manifest_changed for out in outcomes)
+    for da, db in zip(nested(a), nested(b)):
+        if manifests_changed:
+            ex.map_digest(db, da)
+        ea, eb = _blob_entry(a, da), _blob_entry(b, db)
+        if ea and eb:
+            ex.pair(ea, eb, manifests_changed)

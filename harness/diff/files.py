@@ -1,0 +1,74 @@
+"""Files inside two layers whose diff_ids differ, compared by path.
+
+Only called for layers whose uncompressed digests differ, so identical layers
+cost nothing. Each side is held as a dict of path → `FileEntry` (headers and
+content digests, never content), and the two sides are read in parallel:
+decompression and hashing release the GIL.
+
+When every file is the same, the diff_ids still differ for a reason: the
+order of entries (`order`) or the tar encoding itself (`archive-format`:
+PAX vs GNU headers, padding, end-of-archive blocks).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from harness.diff.headers import describe, header_changes, normalize_name
+from harness.findings import Category, Finding
+from harness.image import FileEntry, Layer
+
+
+def index_files(layer: Layer) -> tuple[dict[str, FileEntry], list[str]]:
+    """path → entry (the last one wins, as on extraction), and the paths in layer order."""
+    files: dict[str, FileEntry] = {}
+    order: list[str] = []
+    for entry in layer.files():
+        path = normalize_name(entry.path)
+        if path not in files:
+            order.append(path)
+        files[path] = entry
+    return files, order
+
+
+def first_divergence(a: list[str], b: list[str]) -> tuple[int, str, str] | None:
+    """Where two sequences of the same names first part, or None when in the same order."""
+    shared = set(a) & set(b)
+    common_a = [n for n in a if n in shared]
+    common_b = [n for n in b if n in shared]
+    for k, (x, y) in enumerate(zip(common_a, common_b)):
+        if x != y:
+            return k, x, y
+    return None
+
+
+def compare_files(where: str, a: Layer, b: Layer) -> list[Finding]:
+    """Findings for every file that differs between two layers, at ``where:path``."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        future_a = pool.submit(index_files, a)
+        files_b, order_b = index_files(b)
+        files_a, order_a = future_a.result()
+    findings: list[Finding] = []
+    for path in order_a:
+        if path not in files_b:
+            findings.append(Finding(Category.REMOVED, f"{where}:{path}", describe(files_a[path].header, files_a[path].digest), None))
+    for path in order_b:
+        fb = files_b[path]
+        fa = files_a.get(path)
+        if fa is None:
+            findings.append(Finding(Category.ADDED, f"{where}:{path}", None, describe(fb.header, fb.digest)))
+            continue
+        for change in header_changes(fa.header, fb.header, digests=(fa.digest, fb.digest)):
+            findings.append(Finding(change.category, f"{where}:{path}", change.a, change.b, change.note))
+    divergence = first_divergence(order_a, order_b)
+    if divergence is not None:
+        k, x, y = divergence
+        findings.append(Finding(
+            Category.ORDER, where, x, y, f"entries in another order, first at common entry {k}",
+        ))
+    elif not findings:
+        findings.append(Finding(
+            Category.ARCHIVE_FORMAT, where, a.diff_id, b.diff_id,
+            "same files and headers, other tar encoding (e.g. PAX vs GNU headers, padding)",
+        ))
+    return findings

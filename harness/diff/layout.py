@@ -1,0 +1,139 @@
+"""The archive's own metadata files: index.json, manifest.json and repositories.
+
+Only compared when both archives have the same format (another format lays
+these out differently by design, and that is one `archive-format` finding).
+B's documents are first restated in A's terms (`Explanation.rewrite`), items
+belonging to images on one side only are dropped (already `added`/`removed`),
+and list items are matched by what they point to rather than by position, so
+a reordered list is one `order` finding. Whatever differs then is `manifest`,
+or `tags` where it only carries image names that no image finding covers.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping, Sequence
+
+from harness.diff.explain import NAME_ANNOTATIONS, Explanation
+from harness.diff.files import first_divergence
+from harness.diff.jsondiff import JsonChange, json_changes, json_path
+from harness.diff.matching import claim_pairs
+from harness.findings import Category, Finding
+from harness.image import Archive
+
+
+def name_explained(value: Any, names: set[str]) -> bool:
+    """Whether an image name (RepoTag, ref.name, containerd name annotation), or each of a list, is in `names`."""
+    if value is None:
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(name_explained(v, names) for v in value)
+    return isinstance(value, str) and any(
+        value == t or value.endswith("/" + t) or value == t.rpartition(":")[2] for t in names
+    )
+
+
+def _finding(where: str, change: JsonChange, names: set[str], *, tag_keys: frozenset[str]) -> Finding | None:
+    """One change as a finding: `tags` if it only carries names, None if image findings explain it."""
+    if any(isinstance(k, str) and k in tag_keys for k in change.keys):
+        if name_explained(change.a, names) and name_explained(change.b, names):
+            return None
+        return Finding(Category.TAGS, where + change.path[1:], change.a, change.b)
+    return Finding(Category.MANIFEST, where + change.path[1:], change.a, change.b)
+
+
+def _compare_lists(
+    where: str,
+    a: Sequence[Mapping[str, Any]],
+    b: Sequence[Mapping[str, Any]],
+    rules: Sequence[Callable[[Mapping[str, Any], Mapping[str, Any]], bool]],
+    names: set[str],
+    tag_keys: frozenset[str],
+    carries_names: Callable[[Mapping[str, Any]], list[str]],
+) -> list[Finding]:
+    """Lists of JSON objects matched by `rules`: changes per matched item, order, items on one side."""
+    pairs, only_a, only_b = claim_pairs(a, b, rules)
+    findings: list[Finding] = []
+    for i, j in pairs:
+        for change in json_changes(a[i], b[j]):
+            finding = _finding(f"{where}[{i}]", change, names, tag_keys=tag_keys)
+            if finding:
+                findings.append(finding)
+    for side, items, category in ((only_a, a, Category.REMOVED), (only_b, b, Category.ADDED)):
+        for k in side:
+            carried = carries_names(items[k])
+            if carried and all(name_explained(n, names) for n in carried):
+                continue
+            value = dict(items[k])
+            findings.append(Finding(
+                Category.TAGS if carried else category, f"{where}[{k}]",
+                value if category is Category.REMOVED else None,
+                value if category is Category.ADDED else None,
+                f"only in {'A' if category is Category.REMOVED else 'B'}",
+            ))
+    divergence = first_divergence([str(i) for i, _ in pairs], [str(i) for i, _ in sorted(pairs, key=lambda p: p[1])])
+    if divergence:
+        k, x, y = divergence
+        findings.append(Finding(Category.ORDER, where, f"[{x}]", f"[{y}]", f"items in another order, first at {k}"))
+    return findings
+
+
+def _index(a: Archive, b: Archive, ex: Explanation) -> list[Finding]:
+    if a.index is None or b.index is None:
+        return []  # an index.json on one side only is an added/removed entry
+
+    def kept(index: Mapping[str, Any], owned: set[str]) -> list[Mapping[str, Any]]:
+        return [d for d in index.get("manifests", []) if "blobs/" + str(d.get("digest")).replace(":", "/", 1) not in owned]
+
+    where = "archive:index.json:"
+    ib = ex.rewrite.json(dict(b.index))
+    findings = [
+        f for c in json_changes({k: v for k, v in a.index.items() if k != "manifests"},
+                                {k: v for k, v in ib.items() if k != "manifests"})
+        if (f := _finding(where + "$", c, ex.names, tag_keys=NAME_ANNOTATIONS))
+    ]
+
+    def names_of(d: Mapping[str, Any]) -> list[str]:
+        return [v for k, v in (d.get("annotations") or {}).items() if k in NAME_ANNOTATIONS]
+
+    return findings + _compare_lists(
+        where + "$.manifests", kept(a.index, ex.owned_a), ex.rewrite.json(kept(b.index, ex.owned_b)),
+        [lambda x, y: x == y, lambda x, y: x.get("digest") == y.get("digest")],
+        ex.names, NAME_ANNOTATIONS, names_of,
+    )
+
+
+def _manifest_json(a: Archive, b: Archive, ex: Explanation) -> list[Finding]:
+    if a.manifest_json is None or b.manifest_json is None:
+        return []
+    ma = [m for m in a.manifest_json if m.get("Config") not in ex.owned_a]
+    mb = ex.rewrite.json([m for m in b.manifest_json if m.get("Config") not in ex.owned_b])
+    return _compare_lists(
+        "archive:manifest.json:$", ma, mb,
+        [lambda x, y: x == y, lambda x, y: x.get("Config") == y.get("Config")],
+        ex.names, frozenset({"RepoTags"}), lambda m: list(m.get("RepoTags") or []),
+    )
+
+
+def _repositories(a: Archive, b: Archive, ex: Explanation) -> list[Finding]:
+    if a.repositories is None or b.repositories is None:
+        return []
+
+    def flat(repos: Mapping[str, Any]) -> dict[tuple[str, str], Any]:
+        return {(r, t): v for r, tags in repos.items() if isinstance(tags, Mapping) for t, v in tags.items()}
+
+    fa, fb = flat(a.repositories), flat(ex.rewrite.json(dict(b.repositories)))
+    findings = []
+    for key in sorted(fa.keys() | fb.keys()):
+        va, vb = fa.get(key), fb.get(key)
+        where = "archive:repositories:" + json_path(key)
+        if va is None or vb is None:
+            if not name_explained(f"{key[0]}:{key[1]}", ex.names):
+                findings.append(Finding(Category.TAGS, where, va, vb, "name on one side only"))
+        elif va != vb:
+            findings.append(Finding(Category.MANIFEST, where, va, vb))
+    return findings
+
+
+def compare_layout(a: Archive, b: Archive, ex: Explanation) -> list[Finding]:
+    """Findings in index.json, manifest.json and repositories that image findings do not explain."""
+    return [*_index(a, b, ex), *_manifest_json(a, b, ex), *_repositories(a, b, ex)]

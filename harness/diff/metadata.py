@@ -1,0 +1,67 @@
+"""An image's own metadata: its config and its manifest, compared as JSON.
+
+Config: each change is one `config` finding at ``image[i].config:$.path`` with
+both values; ``rootfs.diff_ids`` is left out when the layers differ, because
+the layer findings already name the cause. ``created`` and ``history`` stay:
+they are real differences of the image (its ID changes with them).
+
+Manifest: compared after `Rewriter` restated B's descriptors in A's terms, so
+digests, sizes and mediaTypes that follow from layer or config findings vanish
+and only independent changes (annotations, schema, media types) remain.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from harness.diff.explain import Rewriter
+from harness.diff.jsondiff import json_changes
+from harness.findings import Category, Finding
+from harness.image import Image
+
+SAME_JSON = "same JSON, other bytes (whitespace, key order or escaping)"
+
+
+def compare_config(label: str, a: Image, b: Image) -> list[Finding]:
+    """`config` findings for one image pair."""
+    changes = json_changes(a.config, b.config)
+    explained = a.diff_ids != b.diff_ids
+    findings = [
+        Finding(Category.CONFIG, f"{label}.config:{c.path}", c.a, c.b)
+        for c in changes
+        if not (explained and c.under("rootfs", "diff_ids"))
+    ]
+    if not changes and a.config_digest != b.config_digest:
+        findings.append(Finding(Category.CONFIG, f"{label}.config", a.config_digest, b.config_digest, SAME_JSON))
+    return findings
+
+
+def _parse(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+def compare_manifest(label: str, a: Image, b: Image, rewrite: Rewriter, *, same_format: bool) -> list[Finding]:
+    """`manifest` findings for one image pair that layer and config findings do not explain."""
+    where = f"{label}.manifest"
+    if a.raw_manifest is None or b.raw_manifest is None:
+        if same_format and (a.raw_manifest, b.raw_manifest) != (None, None):
+            return [Finding(Category.MANIFEST, where, _digest(a), _digest(b), "manifest on one side only")]
+        return []
+    if a.raw_manifest == b.raw_manifest:
+        return []
+    ja, jb = _parse(a.raw_manifest), _parse(b.raw_manifest)
+    if ja is None or jb is None:
+        return [Finding(Category.MANIFEST, where, _digest(a), _digest(b), "manifest is not JSON")]
+    changes = json_changes(ja, rewrite.json(jb))
+    findings = [Finding(Category.MANIFEST, f"{where}:{c.path}", c.a, c.b) for c in changes]
+    if not json_changes(ja, jb):
+        findings.append(Finding(Category.MANIFEST, where, _digest(a), _digest(b), SAME_JSON))
+    return findings
+
+
+def _digest(image: Image) -> str | None:
+    return image.manifest.digest if image.manifest else None
