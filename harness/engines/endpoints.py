@@ -99,8 +99,8 @@ def _split(url: str) -> SplitResult:
     try:
         parts = urlsplit(url)
         _ = parts.port  # urlsplit checks the port only when asked
-    except ValueError as e:
-        raise UsageError(f"{shown(url)}: malformed endpoint: {e}") from None
+    except ValueError:  # its message may quote a password, so it is not passed on
+        raise UsageError(f"{shown(url)}: malformed endpoint, expected host[:port]") from None
     if parts.password is not None:
         raise UsageError(f"{shown(url)}: passwords in endpoint URLs are not supported",
                          hint="use an ssh key or agent, or TLS client certificates")
