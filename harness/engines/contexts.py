@@ -158,7 +158,10 @@ def _read(meta_dir: Path, store: Path) -> Context:
         raise UsageError(f"{meta_file}: not docker context metadata (Name, Endpoints.docker.Host, SkipTLSVerify)")
     tls_path = store / "tls" / _context_id(name)
     tls_dir = tls_path / _DOCKER
-    tls_files = tuple(sorted(p.name for p in tls_dir.iterdir() if not p.is_dir())) if tls_dir.is_dir() else None
+    try:
+        tls_files = tuple(sorted(p.name for p in tls_dir.iterdir() if not p.is_dir())) if tls_dir.is_dir() else None
+    except OSError as e:
+        raise UsageError(f"docker context {name!r}: cannot list its TLS files: {e}") from None
     return Context(name=name, description=description or "", host=host, skip_tls_verify=bool(skip),
                    meta_path=meta_dir, tls_path=tls_path, tls_files=tls_files)
 
