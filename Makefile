@@ -11,7 +11,7 @@ report: setup
 	$(PYTHON) -m harness run
 
 test: setup
-	$(PYTHON) -m pytest tests -n 2 -p no:cacheprovider $(PYTEST_ARGS)
+	$(PYTHON) -m pytest tests -n 2 --dist loadgroup -p no:cacheprovider $(PYTEST_ARGS)
 
 down:
 	$(PYTHON) -m harness engines down

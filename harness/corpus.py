@@ -147,6 +147,13 @@ def images(busybox: Path) -> dict[str, TestImage]:
     }
 
 
+IMAGE_NAMES = ("basic", "features", "large")
+
+
+def corpus_tag(name: str) -> str:
+    return f"imgharness/corpus-{name}:v{CORPUS_VERSION}"
+
+
 def build_corpus(home: Path, names: list[str] | None = None) -> dict[str, Path]:
     """Build (once, then cached) the corpus archives; returns name → archive path."""
     from harness.reference.build import build_from_layers
@@ -162,7 +169,7 @@ def build_corpus(home: Path, names: list[str] | None = None) -> dict[str, Path]:
             path = out_dir / f"{name}.tar"
             if not path.exists():
                 build_from_layers(
-                    list(img.layers), path, tag=f"imgharness/corpus-{name}:v{CORPUS_VERSION}",
+                    list(img.layers), path, tag=corpus_tag(name),
                     labels=img.labels, env=list(img.env),
                     entrypoint=list(img.entrypoint) if img.entrypoint else None,
                     cmd=list(img.cmd) if img.cmd else None, user=img.user, workdir=img.workdir, epoch=EPOCH)

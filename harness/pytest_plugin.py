@@ -64,6 +64,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--no-farm", dest="farm", action="store_false", help="do not start the local farm")
     group.addoption("--farm-engine", action="append", default=[], metavar="ID",
                     help="only these farm engines (default: all six)")
+    group.addoption("--image", action="append", default=[], metavar="NAME",
+                    help="only these corpus images (default: all)")
     group.addoption("--repeat", type=int, default=3, help="how many times to repeat saves (default 3)")
     group.addoption("--report-dir", type=Path, help="write report.json here")
 
@@ -191,6 +193,20 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "engine" in metafunc.fixturenames:
         slots = metafunc.config.stash[config_key].slots
         metafunc.parametrize("engine", slots, ids=[s.id for s in slots], indirect=True, scope="function")
+    if "image" in metafunc.fixturenames:
+        from harness.corpus import IMAGE_NAMES
+
+        names = metafunc.config.getoption("image") or list(IMAGE_NAMES)
+        metafunc.parametrize("image", names, scope="function")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each engine's tests form one xdist group: one daemon is never driven by two workers at once
+    (saves do not compete, and a daemon restart cannot race another test)."""
+    for item in items:
+        slot = getattr(item, "callspec", None) and item.callspec.params.get("engine")  # type: ignore[attr-defined]
+        if isinstance(slot, EngineSlot):
+            item.add_marker(pytest.mark.xdist_group(slot.id))
 
 
 @pytest.fixture
@@ -226,6 +242,23 @@ def corpus() -> dict[str, Path]:
         return build_corpus(default_home())
     except HarnessError as e:
         pytest.fail(f"cannot build the test corpus: {e}", pytrace=False)
+
+
+@pytest.fixture
+def loaded_image(engine: Engine, image: str, corpus: dict[str, Path]) -> str:
+    """Load corpus image `image` into `engine` (once) and return its tag."""
+    from harness.corpus import corpus_tag
+
+    tag = corpus_tag(image)
+    try:
+        engine.inspect(tag)
+    except HarnessError:
+        try:
+            engine.load(corpus[image])
+            engine.inspect(tag)
+        except HarnessError as e:
+            pytest.fail(f"cannot load corpus image {image} into {engine.id}: {e}", pytrace=False)
+    return tag
 
 
 @pytest.fixture

@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     argv = [str(SUITES), "-p", "no:cacheprovider", "--report-dir", str(report_dir),
             f"--junitxml={report_dir / 'junit.xml'}", f"--repeat={args.repeat}", "-rfE"]
     if args.workers != "0":
-        argv += ["-n", args.workers]
+        argv += ["-n", args.workers, "--dist", "loadgroup"]
     if args.quiet:
         argv.append("-q")
     for e in args.engine:
