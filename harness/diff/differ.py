@@ -90,8 +90,9 @@ def _all_findings(a: Archive, b: Archive) -> list[Finding]:
         findings += pair_findings
         outcomes.append(outcome)
     ex = explain(a, b, outcomes, only_a, only_b)
-    for pair in pairs:
-        findings += compare_manifest(pair.label, pair.a, pair.b, ex.rewrite, same_format=same_format)
+    for out in outcomes:
+        pair = out.pair
+        findings += compare_manifest(pair.label, pair.a, pair.b, out.layers, ex.rewrite, same_format=same_format)
     if same_format:
         findings += compare_layout(a, b, ex)
         findings += compare_entries(a, b, ex)

@@ -1,14 +1,19 @@
 """Structural JSON comparison with deepdiff, flattened to (JSON path, a, b) changes.
 
-deepdiff aligns lists with a sequence matcher, so one variable inserted into
-``Env`` is one change at ``$.config.Env[1]``, not a shift of every later item.
+deepdiff aligns lists of strings with a sequence matcher, so one variable
+inserted into ``Env`` is one change at ``$.config.Env[1]``, not a shift of
+every later item. Lists of objects (``history``, a manifest's ``layers``) it
+compares by position, so those are aligned here the same way (on canonical
+JSON) and only the items paired up are handed back to deepdiff.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from difflib import SequenceMatcher
+from typing import Any, Iterator
 
 from deepdiff import DeepDiff
 from deepdiff.helper import notpresent
@@ -47,16 +52,56 @@ def json_path(keys: tuple[str | int, ...]) -> str:
     return "".join(parts)
 
 
-def json_changes(a: Any, b: Any) -> list[JsonChange]:
-    """Every leaf-most difference between `a` and `b`, in a stable order."""
-    if a == b:
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+def _object_list(value: Any) -> bool:
+    return isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value)
+
+
+def _object_lists(a: Any, b: Any, keys: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[str | int, ...], Any, Any]]:
+    """Lists of objects at the same place on both sides, reached through objects only."""
+    if _object_list(a) and _object_list(b):
+        yield keys, a, b
+    elif isinstance(a, dict) and isinstance(b, dict):
+        for key in a.keys() & b.keys():
+            yield from _object_lists(a[key], b[key], (*keys, key))
+
+
+def _list_changes(a: list[Any], b: list[Any], keys: tuple[str | int, ...]) -> list[JsonChange]:
+    changes = []
+    matcher = SequenceMatcher(a=[_canonical(x) for x in a], b=[_canonical(y) for y in b], autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            continue
+        common = min(i2 - i1, j2 - j1) if tag == "replace" else 0
+        for k in range(common):
+            changes += _changes(a[i1 + k], b[j1 + k], (*keys, i1 + k))
+        changes += [JsonChange((*keys, i), a[i], None) for i in range(i1 + common, i2)]
+        changes += [JsonChange((*keys, j), None, b[j]) for j in range(j1 + common, j2)]
+    return changes
+
+
+def _changes(a: Any, b: Any, keys: tuple[str | int, ...]) -> list[JsonChange]:
+    if _canonical(a) == _canonical(b):
         return []
-    tree = DeepDiff(a, b, view="tree", verbose_level=2)
+    if _object_list(a) and _object_list(b):
+        return _list_changes(a, b, keys)
+    tree = DeepDiff(a, b, view="tree", verbose_level=2, exclude_obj_callback_strict=lambda obj, _: _object_list(obj))
     changes = []
     for levels in tree.values():
         for level in levels:
-            keys = tuple(level.path(output_format="list"))
             va = None if level.t1 is notpresent else level.t1
             vb = None if level.t2 is notpresent else level.t2
-            changes.append(JsonChange(keys, va, vb))
+            changes.append(JsonChange((*keys, *level.path(output_format="list")), va, vb))
+    for inner, la, lb in _object_lists(a, b):
+        if inner:
+            changes += _list_changes(la, lb, (*keys, *inner))
+    return changes
+
+
+def json_changes(a: Any, b: Any) -> list[JsonChange]:
+    """Every leaf-most difference between `a` and `b`, in a stable order."""
+    changes = _changes(a, b, ())
     return sorted(changes, key=lambda c: [(0, k, "") if isinstance(k, int) else (1, 0, k) for k in c.keys])

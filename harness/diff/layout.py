@@ -105,8 +105,14 @@ def _index(a: Archive, b: Archive, ex: Explanation) -> list[Finding]:
 def _manifest_json(a: Archive, b: Archive, ex: Explanation) -> list[Finding]:
     if a.manifest_json is None or b.manifest_json is None:
         return []
-    ma = [m for m in a.manifest_json if m.get("Config") not in ex.owned_a]
-    mb = ex.rewrite.json([m for m in b.manifest_json if m.get("Config") not in ex.owned_b])
+    def kept(manifests: Sequence[Mapping[str, Any]], owned: set[str]) -> list[Mapping[str, Any]]:
+        """Entries and Layers paths of images and layers on one side only are already reported."""
+        return [
+            {**m, "Layers": [p for p in m["Layers"] if p not in owned]} if isinstance(m.get("Layers"), list) else m
+            for m in manifests if m.get("Config") not in owned
+        ]
+
+    ma, mb = kept(a.manifest_json, ex.owned_a), ex.rewrite.json(kept(b.manifest_json, ex.owned_b))
     return _compare_lists(
         "archive:manifest.json:$", ma, mb,
         [lambda x, y: x == y, lambda x, y: x.get("Config") == y.get("Config")],

@@ -17,6 +17,7 @@ from typing import Any
 
 from harness.diff.explain import Rewriter
 from harness.diff.jsondiff import json_changes
+from harness.diff.layers import LayerOutcome
 from harness.findings import Category, Finding
 from harness.image import Image
 
@@ -44,7 +45,16 @@ def _parse(raw: bytes) -> Any:
         return None
 
 
-def compare_manifest(label: str, a: Image, b: Image, rewrite: Rewriter, *, same_format: bool) -> list[Finding]:
+def _without_layers(manifest: Any, positions: tuple[int, ...]) -> Any:
+    """The manifest without the descriptors of layers already reported as added or removed."""
+    if not positions or not isinstance(manifest, dict) or not isinstance(manifest.get("layers"), list):
+        return manifest
+    return {**manifest, "layers": [d for k, d in enumerate(manifest["layers"]) if k not in positions]}
+
+
+def compare_manifest(
+    label: str, a: Image, b: Image, layers: LayerOutcome, rewrite: Rewriter, *, same_format: bool
+) -> list[Finding]:
     """`manifest` findings for one image pair that layer and config findings do not explain."""
     where = f"{label}.manifest"
     if a.raw_manifest is None or b.raw_manifest is None:
@@ -56,7 +66,7 @@ def compare_manifest(label: str, a: Image, b: Image, rewrite: Rewriter, *, same_
     ja, jb = _parse(a.raw_manifest), _parse(b.raw_manifest)
     if ja is None or jb is None:
         return [Finding(Category.MANIFEST, where, _digest(a), _digest(b), "manifest is not JSON")]
-    changes = json_changes(ja, rewrite.json(jb))
+    changes = json_changes(_without_layers(ja, layers.only_a), rewrite.json(_without_layers(jb, layers.only_b)))
     findings = [Finding(Category.MANIFEST, f"{where}:{c.path}", c.a, c.b) for c in changes]
     if not json_changes(ja, jb):
         findings.append(Finding(Category.MANIFEST, where, _digest(a), _digest(b), SAME_JSON))

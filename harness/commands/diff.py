@@ -1,0 +1,75 @@
+"""`diff A B`: are these the same image, and if not, why exactly?
+
+A and B are archive paths, or ``ENGINE_ID:IMAGE_REF`` (when no such file
+exists), saved from that engine into a temporary directory that is removed
+afterwards. Exit 0: equivalent after ignores; 1: differences; 2: error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from harness.errors import UsageError
+from harness.findings import Category, Ignores
+from harness.image import Archive
+
+
+def _category(value: str) -> Category:
+    try:
+        return Category(value)
+    except ValueError:
+        choices = ", ".join(c.value for c in Category)
+        raise argparse.ArgumentTypeError(f"unknown category {value!r} (choose from {choices})") from None
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "diff", help="compare two image archives and name each difference at its cause",
+        description=__doc__.splitlines()[0],
+    )
+    parser.add_argument("a", metavar="A", help="archive path or ENGINE_ID:IMAGE_REF")
+    parser.add_argument("b", metavar="B", help="archive path or ENGINE_ID:IMAGE_REF")
+    parser.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    parser.add_argument(
+        "--ignore", action="append", default=[], type=_category, metavar="CATEGORY",
+        help="leave out findings of this category (repeatable), e.g. --ignore mtime",
+    )
+    parser.add_argument(
+        "--ignore-path", action="append", default=[], metavar="GLOB",
+        help="leave out findings whose place (or its last part: file path, JSON path) matches (repeatable)",
+    )
+    parser.add_argument("--all", action="store_true", help="text output: list every finding, not the first ten per category")
+    parser.set_defaults(func=run)
+
+
+def load_archive(source: str, workdir: Path) -> Archive:
+    """Read an archive path, or save ``ENGINE_ID:IMAGE_REF`` into `workdir` first."""
+    from harness.archive import read_archive
+
+    path = Path(source)
+    if not path.exists():
+        if ":" not in source:
+            raise UsageError(f"{source}: no such file", hint="give an archive path or ENGINE_ID:IMAGE_REF")
+        from harness.sources import materialize
+
+        workdir.mkdir(parents=True, exist_ok=True)
+        path = materialize(source, workdir)
+    return read_archive(path, source=source)
+
+
+def run(args: argparse.Namespace) -> int:
+    from harness.diff import diff_archives
+    from harness.report.diff_text import DEFAULT_LIMIT, render_json, render_text
+
+    ignores = Ignores(frozenset(args.ignore), tuple(args.ignore_path))
+    with tempfile.TemporaryDirectory(prefix="imgharness-diff-") as tmp:
+        a = load_archive(args.a, Path(tmp, "a"))
+        b = load_archive(args.b, Path(tmp, "b"))
+        result = diff_archives(a, b, ignores)  # layers read lazily: before the workdir goes
+    out = render_json(result) if args.format == "json" else render_text(result, limit=None if args.all else DEFAULT_LIMIT)
+    sys.stdout.write(out)
+    return 0 if result.equivalent else 1
