@@ -148,8 +148,21 @@ class EngineSession:
             self.engines[slot.id] = engine
         return self.engines[slot.id]
 
+    def restart(self, engine: Engine) -> Engine:
+        """Restart a farm daemon; returns a fresh adapter for it."""
+        if not engine.spec.managed:
+            raise HarnessError(f"{engine.id} is not managed by the harness; it is never restarted")
+        engine.close()
+        self.engines.pop(engine.id, None)
+        st = self.farm.restart(engine.id)
+        if not st.healthy:
+            raise HarnessError(f"{engine.id} did not come back after a restart: {st.error}")
+        self.specs[engine.id] = st.spec()
+        return self.engine(EngineSlot(engine.id, st.spec(), True))
+
     def registry(self) -> Registry:
-        if self._registry is None:
+        """The shared registry; started again if it went away (its host daemon was restarted)."""
+        if self._registry is None or not self._registry.ready():
             host = None
             for slot in self.hc.slots:
                 try:
@@ -218,7 +231,7 @@ def engine(request: pytest.FixtureRequest, engine_session: EngineSession) -> Eng
         pytest.fail(f"engine {slot.id} unavailable: {e}", pytrace=False)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def registry(engine_session: EngineSession) -> Registry:
     try:
         return engine_session.registry()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 import tarfile
 import time
@@ -109,7 +110,12 @@ def ensure_image(engine: Engine, cache: Path) -> str:
         raise ProvisionError(f"{binary} missing after unpacking docker-registry")
     changes = ['ENTRYPOINT ["/usr/bin/docker-registry"]', 'CMD ["serve", "/etc/docker/registry/config.yml"]']
     with translated(engine.id, ref):
-        engine.api.import_image_from_data(_rootfs_tar(binary), repository=IMAGE_REPO, tag="2.8", changes=changes)
+        answer = str(engine.api.import_image_from_data(_rootfs_tar(binary), repository=IMAGE_REPO, tag="2.8",
+                                                       changes=changes))
+    found = re.search(r"(sha256:)?([0-9a-f]{64})", answer)
+    if not found:
+        raise EngineError(f"import of the registry image gave no image ID: {answer[:200]}", engine=engine.id)
+    engine.tag(found.group(2), IMAGE_REPO, "2.8")  # podman's compat import ignores the tag it is given
     return ref
 
 

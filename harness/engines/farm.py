@@ -274,6 +274,11 @@ class Farm:
                 stopped.append(fe.id)
         return stopped
 
+    def restart(self, engine_id: str) -> EngineStatus:
+        """Stop one engine and start it again on the same data root (state survives, the process does not)."""
+        self._stop_one(engine_id)
+        return self.up([engine_id])[0]
+
     def _stop_one(self, engine_id: str) -> bool:
         state = self._state()
         rec = state["engines"].pop(engine_id, None)

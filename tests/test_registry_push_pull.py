@@ -1,0 +1,61 @@
+"""Every engine loads an offline-built image, tags it, pushes it to the registry and pulls it back."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+from harness.corpus import corpus_tag
+from harness.engines.adapter import Engine
+from harness.errors import ImageNotFound
+from harness.registry import Registry
+
+ACCEPT = ("application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, "
+          "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json")
+
+
+def _served_digest(registry: Registry, repo: str, tag: str) -> str:
+    req = urllib.request.Request(f"{registry.url}/v2/{repo}/manifests/{tag}", headers={"Accept": ACCEPT},
+                                 method="HEAD")
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return str(resp.headers["Docker-Content-Digest"])
+
+
+def _diff_ids(archive: Path) -> list[str]:
+    """diff_ids from the archive's own config, read with tarfile: independent of the harness's readers."""
+    with tarfile.open(archive) as tf:
+        manifest = json.load(tf.extractfile("manifest.json"))  # type: ignore[arg-type]
+        config = json.load(tf.extractfile(manifest[0]["Config"]))  # type: ignore[arg-type]
+    return list(config["rootfs"]["diff_ids"])
+
+
+def test_load_tag_push_pull(engine: Engine, registry: Registry, corpus: dict[str, Path], run_namespace: str) -> None:
+    archive = corpus["basic"]
+    assert engine.load(archive), "the engine reported nothing loaded"
+    source = engine.inspect(corpus_tag("basic"))
+    assert source["RootFS"]["Layers"] == _diff_ids(archive), "the loaded image has other layers than the archive"
+    repo = f"{run_namespace}/push-pull-{engine.id}"
+    tag = uuid.uuid4().hex[:8]
+    ref = f"{registry.host}/{repo}:{tag}"
+    engine.tag(corpus_tag("basic"), f"{registry.host}/{repo}", tag)
+    try:
+        engine.push(f"{registry.host}/{repo}", tag)
+        served = _served_digest(registry, repo, tag)
+        engine.remove(ref)
+        with pytest.raises(ImageNotFound):
+            engine.inspect(ref)
+        engine.pull(f"{registry.host}/{repo}", tag)
+        pulled = engine.inspect(ref)
+        assert pulled["RootFS"]["Layers"] == source["RootFS"]["Layers"]
+        assert pulled["Id"] == source["Id"], "the image ID changed through the registry"
+        assert f"{registry.host}/{repo}@{served}" in pulled.get("RepoDigests", [])
+    finally:
+        try:
+            engine.remove(ref)
+        except ImageNotFound:
+            pass
