@@ -156,8 +156,8 @@ def _spool_layer(write: LayerWriter, dest: Path) -> tuple[str, int]:
     with open(dest, "wb") as f, tarfile.open(fileobj=f, mode="w", format=tarfile.PAX_FORMAT) as tf:
         write(tf)
     digest = hashlib.sha256()
-    with open(dest, "rb") as f:
-        while chunk := f.read(1 << 20):
+    with open(dest, "rb") as src:
+        while chunk := src.read(1 << 20):
             digest.update(chunk)
     return "sha256:" + digest.hexdigest(), dest.stat().st_size
 
