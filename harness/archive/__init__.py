@@ -1,0 +1,119 @@
+"""Streaming readers for every image archive format, into the model of `harness.image`.
+
+    read_archive(path)  →  Archive
+      tarindex    one pass over the file: headers, sha256 of every entry, offsets
+      context     blob lookup, bounded JSON, digest checks → Archive.problems
+      oci         index.json → (nested indexes) → manifests → config + layers
+      docker      manifest.json → config + layers (legacy, podman, skopeo, ggcr)
+
+Formats (`ArchiveFormat`): ``oci-layout`` with ``manifest.json`` is a Docker >= 25
+save (DOCKER_OCI); ``oci-layout`` alone a plain OCI layout (OCI);
+``manifest.json`` whose layers are all ``<id>/layer.tar`` beside ``<id>/VERSION``
+a Docker <= 24 save (DOCKER_LEGACY); any other ``manifest.json`` archive
+(podman, skopeo, go-containerregistry) DOCKER_ARCHIVE.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from typing import Any, Mapping
+
+from harness.archive.context import ReadContext
+from harness.archive.docker import image_from_item, is_legacy, read_manifest_json
+from harness.archive.jsonsafe import MAX_JSON_BYTES, expect, load_json
+from harness.archive.oci import read_oci
+from harness.archive.refnames import familiar
+from harness.archive.tarindex import build_index
+from harness.errors import ArchiveError, MalformedArchive
+from harness.image import Archive, ArchiveFormat, Image
+
+__all__ = ["read_archive"]
+
+
+def read_archive(path: str | os.PathLike[str], *, source: str | None = None, whole_digest: bool = False) -> Archive:
+    """Read an image archive of any supported format; layer bytes stay on disk until asked for.
+
+    Digest mismatches become findings in `Archive.problems`; an archive that
+    cannot be read as images raises `MalformedArchive` with a one-line message.
+    """
+    path_str = os.fspath(path)
+    try:
+        return _read(path_str, source or path_str, whole_digest)
+    except MalformedArchive as e:
+        if e.path is not None:
+            raise
+        raise MalformedArchive(e.message, path=path_str, hint=e.hint) from e
+    except OSError as e:
+        raise ArchiveError(f"cannot read: {e.strerror or e}", path=path_str) from e
+
+
+def _read(path: str, source: str, whole_digest: bool) -> Archive:
+    index = build_index(path, whole_digest=whole_digest)
+    ctx = ReadContext(index)
+    items = read_manifest_json(ctx)
+    has_layout = index.get("oci-layout") is not None
+    oci_index: Mapping[str, Any] | None = None
+    if has_layout or (items is None and index.get("index.json") is not None):
+        _, oci_index = ctx.json(ctx.resolve("index.json", "index.json"), "index.json")
+    if items is None and oci_index is None:
+        raise MalformedArchive("not an image archive: neither manifest.json nor index.json")
+
+    if oci_index is not None:
+        images = read_oci(ctx, oci_index)
+        if items is not None:
+            images = _merge_manifest_json(ctx, images, items)
+        fmt = ArchiveFormat.DOCKER_OCI if items is not None else ArchiveFormat.OCI
+    else:
+        assert items is not None
+        images = [image_from_item(ctx, item, i, i) for i, item in enumerate(items)]
+        fmt = ArchiveFormat.DOCKER_LEGACY if is_legacy(ctx, items) else ArchiveFormat.DOCKER_ARCHIVE
+
+    return Archive(
+        source=source,
+        format=fmt,
+        entries=tuple(e.entry for e in index.entries),
+        images=tuple(images),
+        index=oci_index,
+        manifest_json=tuple(items) if items is not None else None,
+        repositories=_repositories(ctx),
+        problems=tuple(ctx.problems),
+        size=index.size,
+        digest=index.whole_digest,
+    )
+
+
+def _merge_manifest_json(ctx: ReadContext, images: list[Image], items: list[Mapping[str, Any]]) -> list[Image]:
+    """Give OCI-walked images the RepoTags of Docker's manifest.json, checking that both agree.
+
+    An item whose config no walked image has becomes an image of its own.
+    """
+    images = list(images)
+    for i, item in enumerate(items):
+        config_digest = ctx.resolve(item["Config"], f"manifest.json[{i}].Config").digest
+        layer_digests = [ctx.resolve(p, f"manifest.json[{i}].Layers[{j}]").digest
+                         for j, p in enumerate(item.get("Layers") or [])]
+        candidates = [k for k, im in enumerate(images) if im.config_digest == config_digest]
+        if not candidates:
+            images.append(image_from_item(ctx, item, i, len(images)))
+            continue
+        exact = [k for k in candidates if [la.digest for la in images[k].layers] == layer_digests]
+        k = (exact or candidates)[0]
+        if not exact:
+            for j, layer in enumerate(images[k].layers):
+                actual = layer_digests[j] if j < len(layer_digests) else None
+                ctx.mismatch(f"archive:manifest.json[{i}].Layers[{j}]", layer.digest, actual,
+                             "manifest.json layer vs OCI manifest")
+        tags = tuple(familiar(t) for t in item.get("RepoTags") or ())
+        if tags:
+            images[k] = replace(images[k], repo_tags=tuple(dict.fromkeys(tags)))
+    return images
+
+
+def _repositories(ctx: ReadContext) -> Mapping[str, Any] | None:
+    e = ctx.index.get("repositories")
+    if e is None:
+        return None
+    e = ctx.resolve("repositories", "repositories")
+    value = load_json(ctx.index.read_bytes(e, MAX_JSON_BYTES, "repositories"), "repositories")
+    return expect(value, dict, "repositories")

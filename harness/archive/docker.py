@@ -1,0 +1,98 @@
+"""Images named by ``manifest.json``: Docker legacy saves, podman/skopeo docker-archives, go-containerregistry tarballs.
+
+``manifest.json`` lists, per image, a config path, layer paths and RepoTags.
+Paths are whatever the producer chose (``<id>/layer.tar`` symlinks,
+``<diffID>.tar``, ``<hex>.tar.gz``, ``sha256:<hex>``, ``blobs/sha256/<hex>``);
+where a name carries a digest, that digest is checked too.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from typing import Any, Mapping
+
+from harness.archive.context import ReadContext
+from harness.archive.jsonsafe import expect
+from harness.archive.layers import IMPLIED_MEDIA_TYPES
+from harness.archive.refnames import familiar
+from harness.archive.tarindex import normalize
+from harness.errors import MalformedArchive
+from harness.image import Image
+
+_HEX = r"([0-9a-f]{64})"
+_BLOB_NAMED = re.compile(rf"^(?:sha256:{_HEX}|{_HEX}\.json|{_HEX}\.tar\.gz|{_HEX}\.tgz)$")
+_DIFF_NAMED = re.compile(rf"^{_HEX}\.tar$")
+_LEGACY_LAYER = re.compile(r"^([^/]+)/layer\.tar$")
+
+
+def read_manifest_json(ctx: ReadContext) -> list[Mapping[str, Any]] | None:
+    """The parsed, type-checked ``manifest.json``, or None when the archive has none."""
+    e = ctx.index.get("manifest.json")
+    if e is None:
+        return None
+    _, items = ctx.json(ctx.resolve("manifest.json", "manifest.json"), "manifest.json")
+    expect(items, list, "manifest.json")
+    for i, item in enumerate(items):
+        what = f"manifest.json[{i}]"
+        expect(item, dict, what)
+        expect(item.get("Config"), str, f"{what}.Config")
+        for layer in expect(item.get("Layers") or [], list, f"{what}.Layers"):
+            expect(layer, str, f"{what}.Layers[]")
+        for tag in expect(item.get("RepoTags") or [], list, f"{what}.RepoTags"):
+            expect(tag, str, f"{what}.RepoTags[]")
+    return items
+
+
+def is_legacy(ctx: ReadContext, items: list[Mapping[str, Any]]) -> bool:
+    """Docker <= 24 layout: every layer is ``<id>/layer.tar`` beside an ``<id>/VERSION``."""
+    paths = [p for item in items for p in item.get("Layers") or []]
+    for p in paths:
+        m = _LEGACY_LAYER.match(normalize(p))
+        if not m or ctx.index.get(f"{m.group(1)}/VERSION") is None:
+            return False
+    return bool(paths)
+
+
+def image_from_item(ctx: ReadContext, item: Mapping[str, Any], i: int, k: int) -> Image:
+    """Image number `k` of the archive, from ``manifest.json`` item `i`."""
+    what = f"manifest.json[{i}]"
+    config_path = item["Config"]
+    config_entry = ctx.resolve(config_path, f"{what}.Config")
+    named = _named_digest(config_path)
+    if named and named[0] == "blob":
+        ctx.mismatch(f"archive:{config_entry.name}", named[1], config_entry.digest, "file name vs content")
+    raw, config, diff_ids = ctx.config(config_entry, f"config {config_path}")
+    paths = list(item.get("Layers") or [])
+    if len(paths) != len(diff_ids):
+        raise MalformedArchive(f"{what}: {len(paths)} layers but the config lists {len(diff_ids)} diff_ids")
+    layers = []
+    for j, (path, diff_id) in enumerate(zip(paths, diff_ids)):
+        e = ctx.resolve(path, f"{what}.Layers[{j}]")
+        layer = ctx.layer(e, position=j, diff_id=diff_id, media_type=IMPLIED_MEDIA_TYPES[e.compression],
+                          where=f"image[{k}].layer[{j}]")
+        named = _named_digest(path)
+        if named:
+            actual = layer.digest if named[0] == "blob" else ctx.uncompressed_digest(e)
+            ctx.mismatch(f"archive:{path}", named[1], actual, "file name vs content")
+        layers.append(layer)
+    return Image(
+        config_digest=config_entry.digest,
+        raw_config=raw,
+        config=config,
+        repo_tags=tuple(familiar(t) for t in item.get("RepoTags") or ()),
+        layers=tuple(layers),
+        config_entry=config_entry.name,
+    )
+
+
+def _named_digest(path: str) -> tuple[str, str] | None:
+    """("blob" | "diff", digest) when a file name carries a digest (``blobs/sha256/`` names are checked globally)."""
+    base = posixpath.basename(path)
+    m = _BLOB_NAMED.match(base)
+    if m:
+        return "blob", "sha256:" + next(g for g in m.groups() if g)
+    m = _DIFF_NAMED.match(base)
+    if m:
+        return "diff", "sha256:" + m.group(1)
+    return None

@@ -1,0 +1,62 @@
+"""Layers read from an archive, and the file listing inside any layer tar.
+
+A layer holds no bytes: it keeps an opener on its blob (a window of the outer
+file) and inflates on demand.  `files()` is the expensive call (it reads and
+hashes the whole layer), which is why the differ asks for it only when two
+layers' digests differ.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import IO, Iterator
+
+from harness.archive.compression import inflate
+from harness.archive.streams import ForwardReader, hash_exact
+from harness.archive.tarscan import has_data, iter_members, tar_header
+from harness.errors import MalformedArchive
+from harness.image import Compression, FileEntry, Opener
+
+# Media types implied for formats whose manifest.json names no media type.
+IMPLIED_MEDIA_TYPES = {
+    Compression.NONE: "application/vnd.docker.image.rootfs.diff.tar",
+    Compression.GZIP: "application/vnd.docker.image.rootfs.diff.tar.gzip",
+    Compression.ZSTD: "application/vnd.oci.image.layer.v1.tar+zstd",
+}
+
+
+@dataclass(frozen=True)
+class ArchiveLayer:
+    """A `harness.image.Layer` whose blob is an entry of an archive file."""
+
+    position: int
+    diff_id: str
+    digest: str
+    size: int
+    media_type: str
+    compression: Compression
+    entry_name: str
+    opener: Opener = field(repr=False, compare=False)
+
+    def compressed(self) -> IO[bytes]:
+        return self.opener()
+
+    def uncompressed(self) -> IO[bytes]:
+        return inflate(self.opener(), self.compression)
+
+    def files(self) -> Iterator[FileEntry]:
+        return iter_layer_files(self.uncompressed, f"layer {self.entry_name}")
+
+
+def iter_layer_files(opener: Opener, what: str) -> Iterator[FileEntry]:
+    """Stream the members of the layer tar that `opener` yields, hashing regular files' content."""
+    try:
+        with ForwardReader(opener()) as reader:
+            for position, ti in enumerate(iter_members(reader, strict_names=False)):
+                digest = None
+                if has_data(ti):
+                    reader.seek(ti.offset_data)
+                    digest, _ = hash_exact(reader, ti.size)
+                yield FileEntry(position, tar_header(ti), digest)
+    except MalformedArchive as e:
+        raise MalformedArchive(f"{what}: {e.message}") from e

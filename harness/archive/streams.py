@@ -1,0 +1,195 @@
+"""Byte streams over parts of an archive, read forward in large chunks.
+
+Nothing is extracted: an outer-archive entry is a window of the file, and every
+consumer opens a fresh stream on it.  Compressed streams cannot seek back, so
+`ForwardReader` offers tarfile what it needs (``tell`` and *forward* ``seek``)
+by reading and discarding; optionally it tees everything it passes into a hash
+(the whole-archive digest) so that the archive is read exactly once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from typing import IO, TYPE_CHECKING, Any, Callable, Iterator
+
+from harness.errors import MalformedArchive
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
+CHUNK = 1 << 20
+"""Read size for hashing and copying: large enough that per-call overhead vanishes."""
+
+
+class ForwardReader(io.RawIOBase):
+    """A forward-only view of `raw` with ``tell`` and forward ``seek``.
+
+    Every byte that passes (read or skipped) also goes into `tee` when given.
+    `last_small_read` keeps the last read of at most one tar block, so that the
+    caller can tell a clean end of a tar from a truncated or garbled one after
+    tarfile has stopped silently.
+    """
+
+    def __init__(self, raw: IO[bytes], *, tee: "hashlib._Hash | None" = None) -> None:
+        super().__init__()
+        self._raw = raw
+        self._tee = tee
+        self._pos = 0
+        self._native_seek = tee is None and raw.seekable()
+        self._base = raw.tell() if self._native_seek else 0
+        self.last_small_read = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def readinto(self, b: WriteableBuffer) -> int:
+        view = memoryview(b).cast("B")
+        got = 0
+        while got < len(view):
+            n = readinto(self._raw, view[got:])
+            if not n:
+                break
+            got += n
+        if self._tee is not None and got:
+            self._tee.update(view[:got])
+        self._pos += got
+        if got <= 512:
+            self.last_small_read = bytes(view[:got])
+        return got
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            return b"".join(iter(lambda: self.read(CHUNK), b""))
+        buf = bytearray(size)
+        n = self.readinto(buf)
+        del buf[n:]
+        return bytes(buf)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        target = offset if whence == io.SEEK_SET else self._pos + offset
+        if whence not in (io.SEEK_SET, io.SEEK_CUR) or target < self._pos:
+            raise io.UnsupportedOperation("this stream only seeks forward")
+        if self._native_seek:
+            self._raw.seek(self._base + target)
+            self._pos = target
+        else:
+            skip(self, target - self._pos)
+        return self._pos
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+        super().close()
+
+
+class Window(io.RawIOBase):
+    """Exactly `size` bytes of `raw` from its current position; closing it closes `raw`."""
+
+    def __init__(self, raw: IO[bytes], size: int) -> None:
+        super().__init__()
+        self._raw = raw
+        self._left = size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: WriteableBuffer) -> int:
+        view = memoryview(b).cast("B")[: self._left]
+        got = 0
+        while got < len(view):
+            n = readinto(self._raw, view[got:])
+            if not n:
+                raise MalformedArchive("unexpected end of data (the archive changed or is truncated)")
+            got += n
+        self._left -= got
+        return got
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+        super().close()
+
+
+class IterStream(io.RawIOBase):
+    """A readable stream over an iterator of byte chunks (a generated tar, for instance)."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        super().__init__()
+        self._chunks = chunks
+        self._buf = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: WriteableBuffer) -> int:
+        view = memoryview(b).cast("B")
+        got = 0
+        while got < len(view):
+            if not self._buf:
+                nxt = next(self._chunks, None)
+                if nxt is None:
+                    break
+                self._buf = memoryview(nxt)
+                continue
+            n = min(len(view) - got, len(self._buf))
+            view[got : got + n] = self._buf[:n]
+            self._buf = self._buf[n:]
+            got += n
+        return got
+
+
+def readinto(stream: Any, view: memoryview) -> int:
+    """`stream.readinto`, for any binary stream (IO[bytes] does not declare it), 0 at the end."""
+    return int(stream.readinto(view) or 0)
+
+
+def skip(stream: Any, count: int) -> None:
+    """Read and discard `count` bytes; MalformedArchive when the stream ends first."""
+    buf = bytearray(min(count, CHUNK))
+    view = memoryview(buf)
+    while count > 0:
+        n = readinto(stream, view[: min(count, CHUNK)])
+        if not n:
+            raise MalformedArchive("unexpected end of data")
+        count -= n
+
+
+def hash_exact(stream: Any, size: int, *, head: int = 0) -> tuple[str, bytes]:
+    """sha256 of the next `size` bytes and their first `head` bytes; MalformedArchive if fewer remain."""
+    h = hashlib.sha256()
+    buf = bytearray(min(size, CHUNK) or 1)
+    view = memoryview(buf)
+    first = b""
+    left = size
+    while left > 0:
+        n = readinto(stream, view[: min(left, CHUNK)])
+        if not n:
+            raise MalformedArchive(f"unexpected end of data ({size - left} of {size} bytes)")
+        if len(first) < head:
+            first += bytes(view[: min(n, head - len(first))])
+        h.update(view[:n])
+        left -= n
+    return "sha256:" + h.hexdigest(), first
+
+
+def hash_all(opener: Callable[[], IO[bytes]]) -> tuple[str, int]:
+    """sha256 and length of everything a fresh stream yields."""
+    h = hashlib.sha256()
+    total = 0
+    buf = bytearray(CHUNK)
+    view = memoryview(buf)
+    with opener() as stream:
+        while True:
+            n = readinto(stream, view)
+            if not n:
+                break
+            h.update(view[:n])
+            total += n
+    return "sha256:" + h.hexdigest(), total
