@@ -14,7 +14,7 @@ import hashlib
 import json
 from typing import Any, Iterable
 
-from memlayer import MemLayer, sha256
+from tests.memlayer import MemLayer, sha256
 
 from harness.findings import Finding
 from harness.image import Archive, ArchiveFormat, Descriptor, Entry, EntryType, Image, TarHeader

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import tarfile
 
-from memlayer import F, layer
-from modelkit import archive, image
+from tests.memlayer import F, layer
+from tests.modelkit import archive, image
 
 from harness.diff import diff_archives
 from harness.findings import Category, Finding

@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from memlayer import F, layer
-from modelkit import image
+from tests.memlayer import F, layer
+from tests.modelkit import image
 
 from harness.diff.headers import header_changes, normalize_name
 from harness.diff.jsondiff import json_changes, json_path
