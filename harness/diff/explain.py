@@ -13,13 +13,15 @@ its own and is reported at the archive level.
 
 from __future__ import annotations
 
+import json
+import posixpath
 import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Mapping
 
 from harness.diff.layers import LayerOutcome
 from harness.diff.matching import ImagePair, Unmatched
-from harness.image import Archive, Image
+from harness.image import Archive, EntryType, Image
 
 _HEX = re.compile(r"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])")
 NAME_ANNOTATIONS = frozenset({"org.opencontainers.image.ref.name", "io.containerd.image.name"})
@@ -106,21 +108,69 @@ class Explanation:
             self.rewrite.descriptors[b] = {"digest": a, **descriptor}
 
 
-def _tags_changed(pair: ImagePair) -> set[str]:
-    return set(pair.a.repo_tags) ^ set(pair.b.repo_tags)
+class _Side:
+    """Lookups into one archive: which entries hold, link to, or sit beside a blob."""
+
+    def __init__(self, archive: Archive) -> None:
+        self.archive = archive
+        self.links: dict[str, list[str]] = {}
+        self.under: dict[str, list[str]] = {}
+        for e in archive.entries:
+            h = e.header
+            if h.type in (EntryType.SYMLINK, EntryType.HARDLINK):
+                base = posixpath.dirname(h.name) if h.type is EntryType.SYMLINK else ""
+                self.links.setdefault(posixpath.normpath(posixpath.join(base, h.linkname)), []).append(h.name)
+            if (d := _dir(h.name)) is not None:
+                self.under.setdefault(d, []).append(h.name)
+
+    def places(self, name: str) -> list[str]:
+        """The entry holding a blob and the links to it (legacy and podman ``<id>/layer.tar``)."""
+        return [name, *self.links.get(name, [])]
+
+    def link_dirs(self, name: str) -> list[str]:
+        """Legacy layer directories (``<id>/``) whose ``layer.tar`` links to a blob."""
+        return [d for p in self.links.get(name, []) if (d := _dir(p)) is not None]
+
+    def entries(self, image: Image, layers: Iterable[int]) -> Iterator[str]:
+        """Entries that hold the given layers, the config and the manifest of an image."""
+        yield image.config_entry
+        if image.manifest and (m := _blob_entry(self.archive, image.manifest.digest)):
+            yield m
+        for i in layers:
+            name = image.layers[i].entry_name
+            yield from self.places(name)
+            for d in filter(None, [_dir(name), *self.link_dirs(name)]):
+                yield d
+                yield from self.under.get(d, [])
 
 
-def _image_entries(archive: Archive, image: Image, layers: Iterable[int]) -> Iterator[str]:
-    """Entries that hold the given layers, the config and the manifest of an image."""
-    yield image.config_entry
-    if image.manifest:
-        yield from filter(None, [_blob_entry(archive, image.manifest.digest)])
-    for i in layers:
-        name = image.layers[i].entry_name
-        yield name
-        if (d := _dir(name)) is not None:
-            yield from (e.header.name for e in archive.entries if e.header.name.startswith(d + "/"))
-            yield d
+def _media_type(raw: bytes | None) -> Any:
+    try:
+        return json.loads(raw or b"null").get("mediaType")
+    except (ValueError, AttributeError):
+        return None
+
+
+def _pair_layers(ex: Explanation, out: PairOutcome, sa: _Side, sb: _Side) -> None:
+    """Map every name and digest of each compared layer pair; legacy directories follow the layer chain."""
+    ia, ib = out.pair.a, out.pair.b
+    changed = out.layers.changed or out.config_changed
+    for i, j in out.layers.pairs:
+        la, lb = ia.layers[i], ib.layers[j]
+        media = {"mediaType": la.media_type} if la.compression != lb.compression else {}
+        ex.map_digest(lb.digest, la.digest, size=la.size, **media)
+        if lb.diff_id != la.diff_id:
+            ex.rewrite.hexes.setdefault(_hex(lb.diff_id), _hex(la.diff_id))
+        chain = ia.diff_ids[: i + 1] != ib.diff_ids[: j + 1] or out.config_changed
+        ex.pair(la.entry_name, lb.entry_name, la.digest != lb.digest or chain)
+        own_a, own_b = _dir(la.entry_name), _dir(lb.entry_name)
+        if own_a and own_b and own_a != own_b:  # a role pair: an unexplained rename is reported as one
+            ex.rewrite.hexes[own_b] = own_a
+        links_a, links_b = sa.link_dirs(la.entry_name), sb.link_dirs(lb.entry_name)
+        if chain:  # link directories carry IDs derived from the chain: renamed with it, else reported
+            ex.rewrite.hexes.update((db, da) for da, db in zip(links_a, links_b) if da != db)
+        if changed:
+            ex.content_explained.update(f"{d}/json" for d in filter(None, [own_a, *links_a]))
 
 
 def explain(
@@ -128,36 +178,27 @@ def explain(
 ) -> Explanation:
     """Everything the archive level must treat as a consequence of image-level findings."""
     ex = Explanation()
+    sa, sb = _Side(a), _Side(b)
     for out in outcomes:
         ia, ib = out.pair.a, out.pair.b
-        ex.names |= _tags_changed(out.pair)
-        changed = out.layers.changed or out.config_changed
+        ex.names |= set(ia.repo_tags) ^ set(ib.repo_tags)
         ex.map_digest(ib.config_digest, ia.config_digest, size=len(ia.raw_config))
         ex.pair(ia.config_entry, ib.config_entry, out.config_changed)
         if ia.manifest and ib.manifest:
-            ex.map_digest(ib.manifest.digest, ia.manifest.digest, size=ia.manifest.size)
+            media = _media_type(ia.raw_manifest)
+            same = media == _media_type(ib.raw_manifest)
+            ex.map_digest(ib.manifest.digest, ia.manifest.digest, size=ia.manifest.size,
+                          **({} if same else {"mediaType": ia.manifest.media_type}))
             ma, mb = _blob_entry(a, ia.manifest.digest), _blob_entry(b, ib.manifest.digest)
             if ma and mb:
                 ex.pair(ma, mb, out.manifest_changed)
-        for i, j in out.layers.pairs:
-            la, lb = ia.layers[i], ib.layers[j]
-            media = {"mediaType": la.media_type} if la.compression != lb.compression else {}
-            ex.map_digest(lb.digest, la.digest, size=la.size, **media)
-            if lb.diff_id != la.diff_id:
-                ex.rewrite.hexes.setdefault(_hex(lb.diff_id), _hex(la.diff_id))
-            chain = ia.diff_ids[: i + 1] != ib.diff_ids[: j + 1] or out.config_changed
-            da, db = _dir(la.entry_name), _dir(lb.entry_name)
-            if da and db and da != db:
-                ex.rewrite.hexes[db] = da
-            ex.pair(la.entry_name, lb.entry_name, la.digest != lb.digest or chain)
-            if da and changed:
-                ex.content_explained.add(f"{da}/json")
-        ex.owned_a.update(_image_entries(a, ia, out.layers.only_a))
-        ex.owned_b.update(_image_entries(b, ib, out.layers.only_b))
-    for side, owned, archive in ((only_a, ex.owned_a, a), (only_b, ex.owned_b, b)):
+        _pair_layers(ex, out, sa, sb)
+        ex.owned_a.update(sa.entries(ia, out.layers.only_a))
+        ex.owned_b.update(sb.entries(ib, out.layers.only_b))
+    for side, owned, lookups in ((only_a, ex.owned_a, sa), (only_b, ex.owned_b, sb)):
         for um in side:
             ex.names.update(um.image.repo_tags)
-            owned.update(_image_entries(archive, um.image, range(len(um.image.layers))))
+            owned.update(lookups.entries(um.image, range(len(um.image.layers))))
     # a blob that a compared image also uses is shared, not owned
     ex.owned_a -= {r.a for r in ex.roles}
     ex.owned_b -= {r.b for r in ex.roles}

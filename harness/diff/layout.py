@@ -49,6 +49,7 @@ def _compare_lists(
     names: set[str],
     tag_keys: frozenset[str],
     carries_names: Callable[[Mapping[str, Any]], list[str]],
+    label: Callable[[Mapping[str, Any]], str],
 ) -> list[Finding]:
     """Lists of JSON objects matched by `rules`: changes per matched item, order, items on one side."""
     pairs, only_a, only_b = claim_pairs(a, b, rules)
@@ -73,7 +74,9 @@ def _compare_lists(
     divergence = first_divergence([str(i) for i, _ in pairs], [str(i) for i, _ in sorted(pairs, key=lambda p: p[1])])
     if divergence:
         k, x, y = divergence
-        findings.append(Finding(Category.ORDER, where, f"[{x}]", f"[{y}]", f"items in another order, first at {k}"))
+        findings.append(Finding(
+            Category.ORDER, where, label(a[int(x)]), label(a[int(y)]), f"items in another order, first at {k}",
+        ))
     return findings
 
 
@@ -98,7 +101,7 @@ def _index(a: Archive, b: Archive, ex: Explanation) -> list[Finding]:
     return findings + _compare_lists(
         where + "$.manifests", kept(a.index, ex.owned_a), ex.rewrite.json(kept(b.index, ex.owned_b)),
         [lambda x, y: x == y, lambda x, y: x.get("digest") == y.get("digest")],
-        ex.names, NAME_ANNOTATIONS, names_of,
+        ex.names, NAME_ANNOTATIONS, names_of, lambda d: (names_of(d) or [str(d.get("digest"))])[0],
     )
 
 
@@ -117,6 +120,7 @@ def _manifest_json(a: Archive, b: Archive, ex: Explanation) -> list[Finding]:
         "archive:manifest.json:$", ma, mb,
         [lambda x, y: x == y, lambda x, y: x.get("Config") == y.get("Config")],
         ex.names, frozenset({"RepoTags"}), lambda m: list(m.get("RepoTags") or []),
+        lambda m: str((m.get("RepoTags") or [m.get("Config")])[0]),
     )
 
 

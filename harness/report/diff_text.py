@@ -17,7 +17,7 @@ from harness.findings import Category, Finding
 
 DEFAULT_LIMIT = 10
 ABSENT = "∅"
-_DIGEST = re.compile(r"\b(sha256|sha512):([0-9a-f]{12})[0-9a-f]{20,}")
+_HEX = re.compile(r"(?<![0-9a-f])([0-9a-f]{12})[0-9a-f]{52,}(?![0-9a-f])")
 
 
 def to_json(result: DiffResult) -> dict[str, Any]:
@@ -44,7 +44,7 @@ def value_text(value: Any, width: int = 60) -> str:
         text = "[" + ", ".join(value_text(v, width) for v in value) + "]"
     else:
         text = str(value)
-    text = _DIGEST.sub(r"\1:\2…", text.replace("\n", "\\n"))
+    text = _HEX.sub(r"\1…", text.replace("\n", "\\n"))
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
