@@ -59,8 +59,8 @@ class EngineMismatch(EngineError):
 class ImageNotFound(EngineError):
     """The engine has no image by that reference."""
 
-    def __init__(self, ref: str, *, engine: str | None = None) -> None:
-        super().__init__(f"no such image: {ref}", engine=engine)
+    def __init__(self, ref: str, *, engine: str | None = None, detail: str | None = None) -> None:
+        super().__init__(f"no such image: {ref}" + (f" ({detail})" if detail else ""), engine=engine)
         self.ref = ref
 
 

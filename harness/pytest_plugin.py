@@ -213,6 +213,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("image", names, scope="function")
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook turns xdist_group markers into scheduling groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Each engine's tests form one xdist group: one daemon is never driven by two workers at once
     (saves do not compete, and a daemon restart cannot race another test)."""

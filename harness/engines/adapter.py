@@ -34,10 +34,8 @@ def translated(engine: str | None, ref: str | None = None) -> Iterator[None]:
     """Turn SDK and transport errors into harness errors, naming the engine."""
     try:
         yield
-    except docker.errors.ImageNotFound as e:
-        raise ImageNotFound(ref or str(e.explanation), engine=engine) from e
-    except docker.errors.NotFound as e:
-        raise ImageNotFound(ref or str(e.explanation), engine=engine) from e
+    except docker.errors.NotFound as e:  # ImageNotFound is a NotFound
+        raise ImageNotFound(ref or "?", engine=engine, detail=str(e.explanation or "")[:300] or None) from e
     except docker.errors.APIError as e:
         raise EngineError(f"API error {e.status_code}: {e.explanation or e}", engine=engine) from e
     except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError,
