@@ -5,8 +5,9 @@ marshalled — the image's own config fields for the top layer, an empty one
 created at the Unix epoch for the others — with ``layer_id`` (the chain ID of
 the diff_ids up to *i*) and ``parent`` (the previous v1 ID) added as top-level
 keys, sorted; its sha256 is the v1 ID (``image/v1.CreateID``).  The ``json``
-file is the same struct with ``id`` and ``parent`` set.  The result depends
+file is the same struct with ``id``, ``parent`` and ``os`` set.  The result depends
 only on the config and diff_ids: the same image always gets the same IDs.
+Checked against the saves of Docker 20.10.24 (IDs and ``json`` byte for byte).
 """
 
 from __future__ import annotations
@@ -28,8 +29,10 @@ def chain_ids(diff_ids: Sequence[str]) -> list[str]:
     return chains
 
 
-def _v1_fields(config: Mapping[str, Any] | None, *, v1_id: str = "", parent: str = "") -> list[tuple[str, str]]:
-    """`image.V1Image` marshalled in field order; `config` None is the empty intermediate image."""
+def _v1_fields(config: Mapping[str, Any] | None, *, v1_id: str = "", parent: str = "",
+               os_name: str = "") -> list[tuple[str, str]]:
+    """`image.V1Image` marshalled in field order; `config` None is the empty intermediate image
+    (whose OS the exporter sets after hashing: `os_name`)."""
     data = dict(config or {})
     # Image.Parent shadows the embedded V1Image.Parent: a config's "parent" never reaches the V1Image.
     keys = {k.lower(): k for k in data}
@@ -54,6 +57,8 @@ def _v1_fields(config: Mapping[str, Any] | None, *, v1_id: str = "", parent: str
     for key in ("architecture", "variant", "os"):
         if _s(get(key)):
             pairs.append((key, gojson.string(_s(get(key)))))
+    if config is None and os_name:
+        pairs.append(("os", gojson.string(os_name)))
     size = get("Size")
     if isinstance(size, int) and not isinstance(size, bool) and size:
         pairs.append(("Size", str(size)))
@@ -85,7 +90,8 @@ def legacy_layers(config: Mapping[str, Any], diff_ids: Sequence[str]) -> list[Le
         if parent:
             hashed["parent"] = gojson.string(parent)
         v1 = hashlib.sha256(gojson.marshal_map(hashed).encode("utf-8")).hexdigest()
-        doc = gojson.obj(_v1_fields(own, v1_id=v1, parent=parent.split(":", 1)[-1] if parent else ""))
+        doc = gojson.obj(_v1_fields(own, v1_id=v1, parent=parent.split(":", 1)[-1] if parent else "",
+                                    os_name=_s(config.get("os"))))
         out.append(LegacyLayer(v1, diff_id, doc.encode("utf-8")))
         parent = "sha256:" + v1
     return out
