@@ -79,7 +79,8 @@ class Rewriter:
         if isinstance(value, list):
             return [self.json(v) for v in value]
         if isinstance(value, Mapping):
-            replaced = self.descriptors.get(value.get("digest", "")) or {}
+            digest = value.get("digest")
+            replaced = self.descriptors.get(digest, {}) if isinstance(digest, str) else {}
             return {
                 self.text(k): replaced[k] if k in replaced else self.json(v) for k, v in value.items()
             }
@@ -210,7 +211,8 @@ def _pair_nested_indexes(a: Archive, b: Archive, outcomes: list[PairOutcome], ex
     """Indexes that index.json points to (multi-platform) are paired by position; they change with their manifests."""
     def nested(archive: Archive) -> list[str]:
         own = {im.manifest.digest for im in archive.images if im.manifest}
-        return [d["digest"] for d in (archive.index or {}).get("manifests", []) if d.get("digest") not in own]
+        descriptors = (archive.index or {}).get("manifests") or []
+        return [d["digest"] for d in descriptors if isinstance(d.get("digest"), str) and d["digest"] not in own]
 
     manifests_changed = any(out.manifest_changed for out in outcomes)
     for da, db in zip(nested(a), nested(b)):

@@ -11,6 +11,7 @@ or `tags` where it only carries image names that no image finding covers.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 from harness.diff.explain import NAME_ANNOTATIONS, Explanation
@@ -41,41 +42,68 @@ def _finding(where: str, change: JsonChange, names: set[str], *, tag_keys: froze
     return Finding(Category.MANIFEST, where + change.path[1:], change.a, change.b)
 
 
-def _compare_lists(
-    where: str,
-    a: Sequence[Mapping[str, Any]],
-    b: Sequence[Mapping[str, Any]],
-    rules: Sequence[Callable[[Mapping[str, Any], Mapping[str, Any]], bool]],
-    names: set[str],
-    tag_keys: frozenset[str],
-    carries_names: Callable[[Mapping[str, Any]], list[str]],
-    label: Callable[[Mapping[str, Any]], str],
-) -> list[Finding]:
-    """Lists of JSON objects matched by `rules`: changes per matched item, order, items on one side."""
-    pairs, only_a, only_b = claim_pairs(a, b, rules)
+Item = Mapping[str, Any]
+
+
+def _same(x: Item, y: Item) -> bool:
+    return x == y
+
+
+def _index_names(d: Item) -> list[str]:
+    return [v for k, v in (d.get("annotations") or {}).items() if k in NAME_ANNOTATIONS]
+
+
+def _tags(m: Item) -> list[str]:
+    return list(m.get("RepoTags") or [])
+
+
+@dataclass(frozen=True)
+class _ListKind:
+    """How the items of one metadata list are matched across archives, and what names they carry."""
+
+    where: str
+    rules: tuple[Callable[[Item, Item], bool], ...]
+    tag_keys: frozenset[str]
+    names_of: Callable[[Item], list[str]]
+    label: Callable[[Item], str]
+
+
+INDEX = _ListKind(
+    "archive:index.json:$.manifests", (_same, lambda x, y: x.get("digest") == y.get("digest")),
+    NAME_ANNOTATIONS, _index_names, lambda d: (_index_names(d) or [str(d.get("digest"))])[0],
+)
+MANIFEST_JSON = _ListKind(
+    "archive:manifest.json:$", (_same, lambda x, y: x.get("Config") == y.get("Config")),
+    frozenset({"RepoTags"}), _tags, lambda m: (_tags(m) or [str(m.get("Config"))])[0],
+)
+
+
+def _compare_lists(kind: _ListKind, a: Sequence[Item], b: Sequence[Item], names: set[str]) -> list[Finding]:
+    """Matched items compared as JSON, then items on one side only, then the order of matched items."""
+    pairs, only_a, only_b = claim_pairs(a, b, kind.rules)
     findings: list[Finding] = []
     for i, j in pairs:
         for change in json_changes(a[i], b[j]):
-            finding = _finding(f"{where}[{i}]", change, names, tag_keys=tag_keys)
-            if finding:
+            if finding := _finding(f"{kind.where}[{i}]", change, names, tag_keys=kind.tag_keys):
                 findings.append(finding)
     for side, items, category in ((only_a, a, Category.REMOVED), (only_b, b, Category.ADDED)):
         for k in side:
-            carried = carries_names(items[k])
+            carried = kind.names_of(items[k])
             if carried and all(name_explained(n, names) for n in carried):
                 continue
             value = dict(items[k])
+            removed = category is Category.REMOVED
             findings.append(Finding(
-                Category.TAGS if carried else category, f"{where}[{k}]",
-                value if category is Category.REMOVED else None,
-                value if category is Category.ADDED else None,
-                f"only in {'A' if category is Category.REMOVED else 'B'}",
+                Category.TAGS if carried else category, f"{kind.where}[{k}]",
+                value if removed else None, None if removed else value, f"only in {'A' if removed else 'B'}",
             ))
-    divergence = first_divergence([str(i) for i, _ in pairs], [str(i) for i, _ in sorted(pairs, key=lambda p: p[1])])
+    in_b_order = [i for i, _ in sorted(pairs, key=lambda p: p[1])]
+    divergence = first_divergence([str(i) for i, _ in pairs], [str(i) for i in in_b_order])
     if divergence:
         k, x, y = divergence
         findings.append(Finding(
-            Category.ORDER, where, label(a[int(x)]), label(a[int(y)]), f"items in another order, first at {k}",
+            Category.ORDER, kind.where, kind.label(a[int(x)]), kind.label(a[int(y)]),
+            f"items in another order, first at {k}",
         ))
     return findings
 
@@ -84,31 +112,23 @@ def _index(a: Archive, b: Archive, ex: Explanation) -> list[Finding]:
     if a.index is None or b.index is None:
         return []  # an index.json on one side only is an added/removed entry
 
-    def kept(index: Mapping[str, Any], owned: set[str]) -> list[Mapping[str, Any]]:
+    def kept(index: Item, owned: set[str]) -> list[Item]:
         return [d for d in index.get("manifests", []) if "blobs/" + str(d.get("digest")).replace(":", "/", 1) not in owned]
 
-    where = "archive:index.json:"
     ib = ex.rewrite.json(dict(b.index))
     findings = [
         f for c in json_changes({k: v for k, v in a.index.items() if k != "manifests"},
                                 {k: v for k, v in ib.items() if k != "manifests"})
-        if (f := _finding(where + "$", c, ex.names, tag_keys=NAME_ANNOTATIONS))
+        if (f := _finding("archive:index.json:$", c, ex.names, tag_keys=NAME_ANNOTATIONS))
     ]
-
-    def names_of(d: Mapping[str, Any]) -> list[str]:
-        return [v for k, v in (d.get("annotations") or {}).items() if k in NAME_ANNOTATIONS]
-
-    return findings + _compare_lists(
-        where + "$.manifests", kept(a.index, ex.owned_a), ex.rewrite.json(kept(b.index, ex.owned_b)),
-        [lambda x, y: x == y, lambda x, y: x.get("digest") == y.get("digest")],
-        ex.names, NAME_ANNOTATIONS, names_of, lambda d: (names_of(d) or [str(d.get("digest"))])[0],
-    )
+    return findings + _compare_lists(INDEX, kept(a.index, ex.owned_a), ex.rewrite.json(kept(b.index, ex.owned_b)), ex.names)
 
 
 def _manifest_json(a: Archive, b: Archive, ex: Explanation) -> list[Finding]:
     if a.manifest_json is None or b.manifest_json is None:
         return []
-    def kept(manifests: Sequence[Mapping[str, Any]], owned: set[str]) -> list[Mapping[str, Any]]:
+
+    def kept(manifests: Sequence[Item], owned: set[str]) -> list[Item]:
         """Entries and Layers paths of images and layers on one side only are already reported."""
         return [
             {**m, "Layers": [p for p in m["Layers"] if p not in owned]} if isinstance(m.get("Layers"), list) else m
@@ -116,19 +136,14 @@ def _manifest_json(a: Archive, b: Archive, ex: Explanation) -> list[Finding]:
         ]
 
     ma, mb = kept(a.manifest_json, ex.owned_a), ex.rewrite.json(kept(b.manifest_json, ex.owned_b))
-    return _compare_lists(
-        "archive:manifest.json:$", ma, mb,
-        [lambda x, y: x == y, lambda x, y: x.get("Config") == y.get("Config")],
-        ex.names, frozenset({"RepoTags"}), lambda m: list(m.get("RepoTags") or []),
-        lambda m: str((m.get("RepoTags") or [m.get("Config")])[0]),
-    )
+    return _compare_lists(MANIFEST_JSON, ma, mb, ex.names)
 
 
 def _repositories(a: Archive, b: Archive, ex: Explanation) -> list[Finding]:
     if a.repositories is None or b.repositories is None:
         return []
 
-    def flat(repos: Mapping[str, Any]) -> dict[tuple[str, str], Any]:
+    def flat(repos: Item) -> dict[tuple[str, str], Any]:
         return {(r, t): v for r, tags in repos.items() if isinstance(tags, Mapping) for t, v in tags.items()}
 
     fa, fb = flat(a.repositories), flat(ex.rewrite.json(dict(b.repositories)))
