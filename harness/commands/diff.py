@@ -13,9 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from harness.errors import UsageError
+from harness.commands import local_archive
 from harness.findings import Category, Ignores
-from harness.image import Archive
 
 
 def _category(value: str) -> Category:
@@ -46,29 +45,15 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def load_archive(source: str, workdir: Path) -> Archive:
-    """Read an archive path, or save ``ENGINE_ID:IMAGE_REF`` into `workdir` first."""
-    from harness.archive import read_archive
-
-    path = Path(source)
-    if not path.exists():
-        if ":" not in source:
-            raise UsageError(f"{source}: no such file", hint="give an archive path or ENGINE_ID:IMAGE_REF")
-        from harness.sources import materialize
-
-        workdir.mkdir(parents=True, exist_ok=True)
-        path = materialize(source, workdir)
-    return read_archive(path, source=source)
-
-
 def run(args: argparse.Namespace) -> int:
+    from harness.archive import read_archive
     from harness.diff import diff_archives
     from harness.report.diff_text import DEFAULT_LIMIT, render_json, render_text
 
     ignores = Ignores(frozenset(args.ignore), tuple(args.ignore_path))
     with tempfile.TemporaryDirectory(prefix="imgharness-diff-") as tmp:
-        a = load_archive(args.a, Path(tmp, "a"))
-        b = load_archive(args.b, Path(tmp, "b"))
+        a = read_archive(local_archive(args.a, Path(tmp, "a")), source=args.a)
+        b = read_archive(local_archive(args.b, Path(tmp, "b")), source=args.b)
         result = diff_archives(a, b, ignores)  # layers read lazily: before the workdir goes
     out = render_json(result) if args.format == "json" else render_text(result, limit=None if args.all else DEFAULT_LIMIT)
     sys.stdout.write(out)
