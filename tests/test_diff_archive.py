@@ -202,3 +202,49 @@ def test_findings_are_sorted_by_category_then_natural_place() -> None:
     a, b = archive(image([layer(files)])), archive(image([layer(moved)]))
     places = [f.where for f in diff_archives(a, b).findings]
     assert places == [f"image[0].layer[0]:f{k}" for k in range(12)]
+
+
+def test_a_name_only_in_repositories_is_tags() -> None:
+    a, b = pair()
+    b = dataclasses.replace(b, repositories={**(b.repositories or {}), "example/app": {"1": "x", "extra": "x"}})
+    assert [(f.category.value, f.where) for f in diff_archives(a, b).findings] == [
+        ("manifest", "archive:repositories:$['example/app']['1']"),
+        ("tags", "archive:repositories:$['example/app'].extra"),
+    ]
+
+
+def test_an_unexplained_manifest_json_field_is_manifest() -> None:
+    a, b = pair()
+    b = dataclasses.replace(b, manifest_json=tuple({**m, "Parent": "sha256:" + "1" * 64} for m in b.manifest_json or ()))
+    assert triples(diff_archives(a, b).findings) == [
+        ("manifest", "archive:manifest.json:$[0].Parent", None, "sha256:" + "1" * 64),
+    ]
+
+
+def test_same_json_in_other_bytes_is_named_once() -> None:
+    a, b = pair()
+    im = b.images[0]
+    pretty = dataclasses.replace(im, raw_config=im.raw_config + b"\n", config_digest="sha256:" + "2" * 64)
+    b = dataclasses.replace(b, images=(pretty,))
+    b = dataclasses.replace(b, entries=tuple(
+        dataclasses.replace(e, digest="sha256:" + "3" * 64) if e.header.name == "index.json" else e for e in b.entries
+    ))
+    findings = diff_archives(a, b).findings
+    assert [(f.category.value, f.where, f.note.split(" (")[0]) for f in findings] == [
+        ("config", "image[0].config", "same JSON, other bytes"),
+        ("manifest", "archive:index.json", "same JSON, other bytes"),
+    ]
+
+
+def test_the_same_blob_under_another_name_is_one_archive_format_finding() -> None:
+    a, b = pair()
+    old = b.images[0].config_entry
+    new = "config.json"
+    renamed = tuple(
+        dataclasses.replace(e, header=dataclasses.replace(e.header, name=new)) if e.header.name == old else e
+        for e in b.entries
+    )
+    manifest_json = tuple({**m, "Config": new} for m in b.manifest_json or ())
+    b = dataclasses.replace(b, entries=renamed, manifest_json=manifest_json,
+                            images=(dataclasses.replace(b.images[0], config_entry=new),))
+    assert triples(diff_archives(a, b).findings) == [("archive-format", f"archive:{old}", old, new)]

@@ -109,3 +109,13 @@ def test_digest_mismatches_found_by_the_reader_are_findings(tmp_path: Path) -> N
     result = diff(a, broken)
     assert Category.DIGEST_MISMATCH in {f.category for f in result.findings}
     assert all(f.where.startswith("b:") for f in result.findings if f.category is Category.DIGEST_MISMATCH)
+
+
+def test_podman_against_go_containerregistry_shows_layout_not_content(tmp_path: Path) -> None:
+    result = diff(A.podman(tmp_path / "a.tar", [IMAGE]), A.ggcr(tmp_path / "b.tar", [IMAGE]))
+    categories = {f.category for f in result.findings}
+    assert categories <= {Category.ARCHIVE_FORMAT, Category.ORDER, Category.COMPRESSION, Category.REMOVED}
+    assert [f.where for f in result.findings if f.category is Category.ARCHIVE_FORMAT] == [
+        f"archive:{A.hexof(IMAGE.id)}.json",
+    ]
+    assert all(f.where.startswith("archive:") for f in result.findings if f.category is Category.REMOVED)

@@ -85,3 +85,10 @@ def test_layers_align_by_diff_id() -> None:
     assert align_layers(["b", "x", "app"], ["b", "app"]) == ([(0, 0), (2, 1)], [1], [])
     assert align_layers(["b", "x", "app"], ["b", "y", "app", "z"]) == ([(0, 0), (1, 1), (2, 2)], [], [3])
     assert align_layers(["a"], []) == ([], [0], [])
+
+
+def test_public_api() -> None:
+    import harness.diff
+
+    assert sorted(harness.diff.__all__) == ["DiffResult", "diff_archives", "sort_findings"]
+    assert all(hasattr(harness.diff, name) for name in harness.diff.__all__)
