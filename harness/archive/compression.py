@@ -10,6 +10,7 @@ on a truncated frame while ours must say so.  Every inflater error surfaces as
 
 from __future__ import annotations
 
+import collections
 import gzip
 import io
 import types
@@ -106,19 +107,29 @@ class _ZstdReader(io.RawIOBase):
         self._obj = self._dctx.decompressobj()
         self._in_frame = False
         self._eof = False
-        self._buf = memoryview(b"")
+        self._pending: collections.deque[memoryview] = collections.deque()
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, b: WriteableBuffer) -> int:
         view = memoryview(b).cast("B")
-        while not self._buf and not self._eof:
-            self._fill()
-        n = min(len(view), len(self._buf))
-        view[:n] = self._buf[:n]
-        self._buf = self._buf[n:]
-        return n
+        got = 0
+        while got < len(view):
+            if not self._pending:
+                if self._eof or got:
+                    break
+                self._fill()
+                continue
+            chunk = self._pending[0]
+            n = min(len(view) - got, len(chunk))
+            view[got:got + n] = chunk[:n]
+            got += n
+            if n == len(chunk):
+                self._pending.popleft()
+            else:
+                self._pending[0] = chunk[n:]
+        return got
 
     def _fill(self) -> None:
         data = self._raw.read(self._IN)
@@ -127,9 +138,10 @@ class _ZstdReader(io.RawIOBase):
                 raise MalformedArchive("corrupt compressed data: zstd stream ends inside a frame")
             self._eof = True
             return
-        out = []
         while data:
-            out.append(self._obj.decompress(data))
+            out = self._obj.decompress(data)
+            if out:
+                self._pending.append(memoryview(out))
             if self._obj.eof:
                 data = self._obj.unused_data
                 self._obj = self._dctx.decompressobj()
@@ -137,4 +149,3 @@ class _ZstdReader(io.RawIOBase):
             else:
                 data = b""
                 self._in_frame = True
-        self._buf = memoryview(b"".join(out))
