@@ -17,10 +17,11 @@ from typing import Any, Iterable
 from tests.memlayer import MemLayer, sha256
 
 from harness.findings import Finding
-from harness.image import Archive, ArchiveFormat, Descriptor, Entry, EntryType, Image, TarHeader
+from harness.image import Archive, ArchiveFormat, Descriptor, Entry, EntryType, Image, Layer, TarHeader
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar"
 
 
 def dumps(value: Any) -> bytes:
@@ -41,7 +42,9 @@ def image(
         "architecture": "amd64", "os": "linux", "created": created,
         "config": {"Env": list(env), "Cmd": ["sh"]},
         "rootfs": {"type": "layers", "diff_ids": [lay.diff_id for lay in layers]},
-        "history": history if history is not None else [{"created": created, "created_by": f"layer {k}"} for k in range(len(layers))],
+        "history": history if history is not None else [
+            {"created": created, "created_by": f"layer {k}"} for k in range(len(layers))
+        ],
     }
     raw_config = dumps(config)
     manifest: dict[str, Any] = {
@@ -69,15 +72,26 @@ def _entry(position: int, name: str, data: bytes | None, mtime: float) -> Entry:
     return Entry(position, header, sha256(data) if data is not None else None)
 
 
+def _mem(layer: Layer) -> MemLayer:
+    assert isinstance(layer, MemLayer)
+    return layer
+
+
 def _hex(digest: str) -> str:
     return digest.split(":", 1)[1]
 
 
-def _docker_oci(images: tuple[Image, ...], fmt: ArchiveFormat) -> tuple[dict[str, bytes | None], tuple[Image, ...], dict[str, Any]]:
+Layout = tuple[dict[str, "bytes | None"], tuple[Image, ...], dict[str, Any]]
+"""Entry name → bytes (None: a directory), the images with their entry names, the parsed documents."""
+
+
+def _docker_oci(images: tuple[Image, ...], fmt: ArchiveFormat) -> Layout:
     files: dict[str, bytes | None] = {"blobs/": None, "blobs/sha256/": None}
     placed = []
     for im in images:
-        layers = tuple(dataclasses.replace(lay, entry_name=f"blobs/sha256/{_hex(lay.digest)}") for lay in im.layers)
+        layers = tuple(
+            dataclasses.replace(_mem(lay), entry_name=f"blobs/sha256/{_hex(lay.digest)}") for lay in im.layers
+        )
         placed.append(dataclasses.replace(im, layers=layers, config_entry=f"blobs/sha256/{_hex(im.config_digest)}"))
         files[placed[-1].config_entry] = im.raw_config
         files.update((lay.entry_name, lay.blob) for lay in layers)
@@ -112,18 +126,19 @@ def _repositories(images: Iterable[Image], top: Any) -> dict[str, dict[str, str]
     return repos
 
 
-def _legacy(images: tuple[Image, ...]) -> tuple[dict[str, bytes | None], tuple[Image, ...], dict[str, Any]]:
+def _legacy(images: tuple[Image, ...]) -> Layout:
     files: dict[str, bytes | None] = {}
     placed = []
     tops = {}
     for im in images:
         parent, layers = "", []
-        for k, lay in enumerate(im.layers):
+        for k, lay in enumerate(map(_mem, im.layers)):
             salt = im.raw_config if k == len(im.layers) - 1 else im.config["created"].encode()
             v1 = hashlib.sha256(parent.encode() + lay.diff_id.encode() + salt).hexdigest()
             v1json = {"id": v1, **({"parent": parent} if parent else {}), "created": im.config["created"]}
-            files.update({f"{v1}/": None, f"{v1}/VERSION": b"1.0", f"{v1}/json": dumps(v1json), f"{v1}/layer.tar": lay.tar})
-            layers.append(dataclasses.replace(lay, entry_name=f"{v1}/layer.tar", media="application/vnd.docker.image.rootfs.diff.tar"))
+            files.update({f"{v1}/": None, f"{v1}/VERSION": b"1.0", f"{v1}/json": dumps(v1json),
+                          f"{v1}/layer.tar": lay.tar})
+            layers.append(dataclasses.replace(lay, entry_name=f"{v1}/layer.tar", media=DOCKER_LAYER))
             parent = v1
         placed.append(dataclasses.replace(im, layers=tuple(layers), config_entry=f"{_hex(im.config_digest)}.json",
                                           manifest=None, raw_manifest=None))

@@ -83,8 +83,10 @@ def test_oci_layout_content_is_a_manifest_difference() -> None:
     b = dataclasses.replace(b, entries=tuple(
         dataclasses.replace(e, digest="sha256:" + "0" * 64) if e.header.name == "oci-layout" else e for e in b.entries
     ))
+    layout = a.entry("oci-layout")
+    assert layout is not None
     assert triples(diff_archives(a, b).findings) == [
-        ("manifest", "archive:oci-layout", a.entry("oci-layout").digest, "sha256:" + "0" * 64),  # type: ignore[union-attr]
+        ("manifest", "archive:oci-layout", layout.digest, "sha256:" + "0" * 64),
     ]
 
 
@@ -215,7 +217,8 @@ def test_a_name_only_in_repositories_is_tags() -> None:
 
 def test_an_unexplained_manifest_json_field_is_manifest() -> None:
     a, b = pair()
-    b = dataclasses.replace(b, manifest_json=tuple({**m, "Parent": "sha256:" + "1" * 64} for m in b.manifest_json or ()))
+    parent = {"Parent": "sha256:" + "1" * 64}
+    b = dataclasses.replace(b, manifest_json=tuple({**m, **parent} for m in b.manifest_json or ()))
     assert triples(diff_archives(a, b).findings) == [
         ("manifest", "archive:manifest.json:$[0].Parent", None, "sha256:" + "1" * 64),
     ]

@@ -97,7 +97,8 @@ def test_engine_sources_are_materialized_in_a_removed_workdir(
 
 
 def test_long_groups_are_cut_unless_all(tmp_path: Path) -> None:
-    findings = tuple(Finding(Category.CONTENT, f"image[0].layer[0]:f{k}", "sha256:" + "a" * 64, None) for k in range(15))
+    digest = "sha256:" + "a" * 64
+    findings = tuple(Finding(Category.CONTENT, f"image[0].layer[0]:f{k}", digest, None) for k in range(15))
     result = DiffResult("a", "b", findings, False, {"content": 15})
     text = render_text(result)
     assert "  … and 5 more" in text and text.count("image[0].layer[0]:f") == 10
@@ -106,7 +107,8 @@ def test_long_groups_are_cut_unless_all(tmp_path: Path) -> None:
 
 
 def test_values_stay_on_one_short_line() -> None:
-    assert value_text({"compression": "gzip", "digest": "sha256:" + "b" * 64}) == "compression=gzip digest=sha256:bbbbbbbbbbbb…"
+    stored = {"compression": "gzip", "digest": "sha256:" + "b" * 64}
+    assert value_text(stored) == "compression=gzip digest=sha256:bbbbbbbbbbbb…"
     assert value_text("x" * 100, 10) == "x" * 9 + "…"
     assert value_text(["a", None]) == "[a, ∅]"
 

@@ -65,7 +65,8 @@ def test_a_changed_file_is_reported_in_every_format_and_nothing_else(tmp_path: P
 
 def test_save_drift_in_outer_headers_is_mtime_and_ignorable(tmp_path: Path) -> None:
     a = A.docker_oci(tmp_path / "a.tar", [IMAGE])
-    b = retar(a, tmp_path / "b.tar", {"blobs/sha256": {"mtime": 1_730_000_000}, "manifest.json": {"mtime": 1_730_000_000}})
+    saved_later = {"mtime": 1_730_000_000}
+    b = retar(a, tmp_path / "b.tar", {"blobs/sha256": saved_later, "manifest.json": saved_later})
     result = diff(a, b)
     assert [(f.category.value, f.where, f.a, f.b) for f in result.findings] == [
         ("mtime", "archive:blobs/sha256", 0, 1_730_000_000),

@@ -9,7 +9,7 @@ from tests.modelkit import archive, image
 
 from harness.diff import diff_archives
 from harness.findings import Category, Finding
-from harness.image import Compression
+from harness.image import Archive, Compression
 
 BASE_FILES = [F("bin/", type=tarfile.DIRTYPE, mode=0o755), F("bin/sh", b"busybox", mode=0o755)]
 APP_FILES = [F("app/", type=tarfile.DIRTYPE, mode=0o755), F("app/run", b"#!/bin/sh\necho hi\n", mode=0o755, mtime=100),
@@ -60,8 +60,8 @@ def test_mtime_only_change_is_mtime_not_content() -> None:
 
 
 def test_each_file_field_class_is_its_own_finding() -> None:
-    a = [F("f", b"1", mtime=1), F("o", b"o"), F("m", b"m"), F("x", b"x"), F("c", b"c"), F("l", type=tarfile.SYMTYPE, linkname="f"),
-         F("gone", b"g")]
+    a = [F("f", b"1", mtime=1), F("o", b"o"), F("m", b"m"), F("x", b"x"), F("c", b"c"),
+         F("l", type=tarfile.SYMTYPE, linkname="f"), F("gone", b"g")]
     b = [F("f", b"2", mtime=2), F("o", b"o", uid=1000, uname="me"), F("m", b"m", mode=0o600),
          F("x", b"x", pax={"SCHILY.xattr.security.capability": "cap"}), F("c", b"C"),
          F("l", type=tarfile.SYMTYPE, linkname="c"), F("new", b"n")]
@@ -108,7 +108,7 @@ def test_extra_layer_is_added_or_removed_and_the_rest_stays_aligned() -> None:
     base, extra, app = layer(BASE_FILES), layer([F("extra", b"e")]), layer(APP_FILES)
     steps = {base.diff_id: "ADD rootfs", extra.diff_id: "COPY extra", app.diff_id: "COPY app"}
 
-    def build(layers: list, source: str) -> object:
+    def build(layers: list, source: str) -> Archive:
         history = [{"created_by": steps[lay.diff_id]} for lay in layers]
         return archive(image(layers, history=history), source=source)
 

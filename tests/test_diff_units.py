@@ -22,7 +22,8 @@ BASE = TarHeader("etc/passwd", EntryType.FILE, 0o644, 0, 0, "root", "root", 1000
     ({"mtime": 1000.5}, Category.MTIME, 1000, 1000.5, "mtime"),
     ({"pax": (("atime", "5"),)}, Category.MTIME, None, "5", "pax:atime"),
     ({"uid": 1000}, Category.OWNERSHIP, 0, 1000, "uid"),
-    ({"uname": "", "gname": ""}, Category.OWNERSHIP, {"uname": "root", "gname": "root"}, {"uname": "", "gname": ""}, "uname, gname"),
+    ({"uname": "", "gname": ""}, Category.OWNERSHIP,
+     {"uname": "root", "gname": "root"}, {"uname": "", "gname": ""}, "uname, gname"),
     ({"mode": 0o600}, Category.MODE, "0644", "0600", "mode"),
     ({"type": EntryType.SYMLINK}, Category.MODE, "file", "symlink", "type"),
     ({"pax": (("SCHILY.xattr.user.a", "1"),)}, Category.XATTR, None, "1", "pax:SCHILY.xattr.user.a"),
@@ -54,7 +55,8 @@ def test_normalize_name(name: str, path: str) -> None:
 
 def test_json_paths() -> None:
     assert json_path(("config", "Env", 1)) == "$.config.Env[1]"
-    assert json_path(("config", "Labels", "org.opencontainers.image.title")) == "$.config.Labels['org.opencontainers.image.title']"
+    title = "org.opencontainers.image.title"
+    assert json_path(("config", "Labels", title)) == f"$.config.Labels['{title}']"
     assert json_path(()) == "$"
     assert json_path(("it's",)) == "$['it\\'s']"
 
@@ -71,8 +73,9 @@ def test_json_changes_align_inserted_list_items() -> None:
 def test_images_match_by_first_tag_then_shared_tag_then_id_then_position() -> None:
     one = layer([F("a", b"1")])
     two = layer([F("b", b"2")])
-    a = [image([one], tags=("x:1",)), image([two], tags=("y:1", "y:2")), image([one], tags=(), env=("E=1",)), image([two], tags=("z:1",))]
-    b = [image([two], tags=("y:2",)), image([one], tags=("w:1",)), image([one], tags=("x:1",)), image([one], tags=(), env=("E=1",))]
+    untagged = image([one], tags=(), env=("E=1",))
+    a = [image([one], tags=("x:1",)), image([two], tags=("y:1", "y:2")), untagged, image([two], tags=("z:1",))]
+    b = [image([two], tags=("y:2",)), image([one], tags=("w:1",)), image([one], tags=("x:1",)), untagged]
     pairs, only_a, only_b = match_images(a, b)
     assert [(p.a_index, p.b_index) for p in pairs] == [(0, 2), (1, 0), (2, 3), (3, 1)]
     assert only_a == only_b == []

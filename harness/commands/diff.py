@@ -41,7 +41,9 @@ def register(subparsers: Any) -> None:
         "--ignore-path", action="append", default=[], metavar="GLOB",
         help="leave out findings whose place (or its last part: file path, JSON path) matches (repeatable)",
     )
-    parser.add_argument("--all", action="store_true", help="text output: list every finding, not the first ten per category")
+    parser.add_argument(
+        "--all", action="store_true", help="text output: list every finding, not the first ten per category",
+    )
     parser.set_defaults(func=run)
 
 
@@ -55,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
         a = read_archive(local_archive(args.a, Path(tmp, "a")), source=args.a)
         b = read_archive(local_archive(args.b, Path(tmp, "b")), source=args.b)
         result = diff_archives(a, b, ignores)  # layers read lazily: before the workdir goes
-    out = render_json(result) if args.format == "json" else render_text(result, limit=None if args.all else DEFAULT_LIMIT)
-    sys.stdout.write(out)
+    if args.format == "json":
+        sys.stdout.write(render_json(result))
+    else:
+        sys.stdout.write(render_text(result, limit=None if args.all else DEFAULT_LIMIT))
     return 0 if result.equivalent else 1

@@ -16,9 +16,9 @@ import dataclasses
 from typing import Any, Mapping
 
 from harness.diff.explain import Explanation
-from harness.diff.files import first_divergence
 from harness.diff.headers import describe, header_changes
 from harness.diff.jsondiff import json_changes
+from harness.diff.matching import first_divergence
 from harness.diff.metadata import SAME_JSON
 from harness.findings import Category, Finding
 from harness.image import Archive, Entry
@@ -73,11 +73,14 @@ def compare_entries(a: Archive, b: Archive, ex: Explanation) -> list[Finding]:
     divergence = first_divergence(list(by_a), list(by_b))
     if divergence:
         k, x, y = divergence
-        findings.append(Finding(Category.ORDER, "archive", x, y, f"entries in another order, first at common entry {k}"))
-    for name, e in by_a.items():
-        if name not in by_b and name not in ex.owned_a:
-            findings.append(Finding(Category.REMOVED, f"archive:{name}", describe(e.header, e.digest), None, "entry only in A"))
-    for name, e in by_b.items():
-        if name not in by_a and e.header.name not in ex.owned_b:
-            findings.append(Finding(Category.ADDED, f"archive:{name}", None, describe(e.header, e.digest), "entry only in B"))
+        note = f"entries in another order, first at common entry {k}"
+        findings.append(Finding(Category.ORDER, "archive", x, y, note))
+    findings += [
+        Finding(Category.REMOVED, f"archive:{name}", describe(e.header, e.digest), None, "entry only in A")
+        for name, e in by_a.items() if name not in by_b and name not in ex.owned_a
+    ]
+    findings += [
+        Finding(Category.ADDED, f"archive:{name}", None, describe(e.header, e.digest), "entry only in B")
+        for name, e in by_b.items() if name not in by_a and e.header.name not in ex.owned_b
+    ]
     return findings

@@ -15,6 +15,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from harness.diff.headers import describe, header_changes, normalize_name
+from harness.diff.matching import first_divergence
 from harness.findings import Category, Finding
 from harness.image import FileEntry, Layer
 
@@ -31,17 +32,6 @@ def index_files(layer: Layer) -> tuple[dict[str, FileEntry], list[str]]:
     return files, order
 
 
-def first_divergence(a: list[str], b: list[str]) -> tuple[int, str, str] | None:
-    """Where two sequences of the same names first part, or None when in the same order."""
-    shared = set(a) & set(b)
-    common_a = [n for n in a if n in shared]
-    common_b = [n for n in b if n in shared]
-    for k, (x, y) in enumerate(zip(common_a, common_b)):
-        if x != y:
-            return k, x, y
-    return None
-
-
 def compare_files(where: str, a: Layer, b: Layer) -> list[Finding]:
     """Findings for every file that differs between two layers, at ``where:path``."""
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -51,7 +41,8 @@ def compare_files(where: str, a: Layer, b: Layer) -> list[Finding]:
     findings: list[Finding] = []
     for path in order_a:
         if path not in files_b:
-            findings.append(Finding(Category.REMOVED, f"{where}:{path}", describe(files_a[path].header, files_a[path].digest), None))
+            gone = files_a[path]
+            findings.append(Finding(Category.REMOVED, f"{where}:{path}", describe(gone.header, gone.digest), None))
     for path in order_b:
         fb = files_b[path]
         fa = files_a.get(path)

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 from harness.diff.explain import NAME_ANNOTATIONS, Explanation
-from harness.diff.files import first_divergence
 from harness.diff.jsondiff import JsonChange, json_changes, json_path
-from harness.diff.matching import claim_pairs
+from harness.diff.matching import claim_pairs, first_divergence
 from harness.findings import Category, Finding
 from harness.image import Archive
 
@@ -113,7 +112,10 @@ def _index(a: Archive, b: Archive, ex: Explanation) -> list[Finding]:
         return []  # an index.json on one side only is an added/removed entry
 
     def kept(index: Item, owned: set[str]) -> list[Item]:
-        return [d for d in index.get("manifests", []) if "blobs/" + str(d.get("digest")).replace(":", "/", 1) not in owned]
+        def blob(d: Item) -> str:
+            return "blobs/" + str(d.get("digest")).replace(":", "/", 1)
+
+        return [d for d in index.get("manifests", []) if blob(d) not in owned]
 
     ib = ex.rewrite.json(dict(b.index))
     findings = [
@@ -121,7 +123,8 @@ def _index(a: Archive, b: Archive, ex: Explanation) -> list[Finding]:
                                 {k: v for k, v in ib.items() if k != "manifests"})
         if (f := _finding("archive:index.json:$", c, ex.names, tag_keys=NAME_ANNOTATIONS))
     ]
-    return findings + _compare_lists(INDEX, kept(a.index, ex.owned_a), ex.rewrite.json(kept(b.index, ex.owned_b)), ex.names)
+    ma, mb = kept(a.index, ex.owned_a), ex.rewrite.json(kept(b.index, ex.owned_b))
+    return findings + _compare_lists(INDEX, ma, mb, ex.names)
 
 
 def _manifest_json(a: Archive, b: Archive, ex: Explanation) -> list[Finding]:

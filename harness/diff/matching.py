@@ -78,6 +78,17 @@ def match_images(
     )
 
 
+def first_divergence(a: list[str], b: list[str]) -> tuple[int, str, str] | None:
+    """Where two sequences first part when only their common names are kept, or None in the same order."""
+    shared = set(a) & set(b)
+    common_a = [n for n in a if n in shared]
+    common_b = [n for n in b if n in shared]
+    for k, (x, y) in enumerate(zip(common_a, common_b)):
+        if x != y:
+            return k, x, y
+    return None
+
+
 def align_layers(
     a: Sequence[str], b: Sequence[str]
 ) -> tuple[list[tuple[int, int]], list[int], list[int]]:
