@@ -306,3 +306,11 @@ def rewrite(path: Path, out: Path, change: dict[str, bytes | None]) -> Path:
         for ti, data in members:
             tf.addfile(ti, io.BytesIO(data) if data is not None else None)
     return out
+
+
+def tar_member(path: Path, name: str) -> bytes:
+    """The content of one member of a tar."""
+    with tarfile.open(path) as tf:
+        f = tf.extractfile(name)
+        assert f is not None
+        return f.read()
