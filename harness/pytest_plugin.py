@@ -163,23 +163,23 @@ class EngineSession:
     def registry(self) -> Registry:
         """The shared registry; started again if it went away (its host daemon was restarted)."""
         if self._registry is None or not self._registry.ready():
-            host = None
-            for slot in self.hc.slots:
-                try:
-                    candidate = self.engine(slot)
-                except HarnessError:
-                    continue
-                if candidate.identity.engine == "docker":
-                    host = candidate
-                    break
-            if host is None:
-                raise HarnessError("no healthy Docker engine to run the registry on")
-            if self.lease is None:
-                from harness.engines.lease import FarmLease
+            from harness.engines.lease import FarmLease
 
+            if self.lease is None:
                 self.lease = FarmLease(self.farm)
-            self._registry = self.lease.registry(host)
+            self._registry = self.lease.registry(None if self.hc.farm else self._user_docker_engine())
         return self._registry
+
+    def _user_docker_engine(self) -> Engine:
+        """Without the farm the registry runs on the first reachable Docker engine the user gave."""
+        for slot in self.hc.slots:
+            try:
+                candidate = self.engine(slot)
+            except HarnessError:
+                continue
+            if candidate.identity.engine == "docker":
+                return candidate
+        raise HarnessError("no reachable Docker engine to run the registry on")
 
     def close(self) -> None:
         for engine in self.engines.values():

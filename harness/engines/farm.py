@@ -45,6 +45,11 @@ class FarmEngine:
     kind: str  # docker | podman
     source: EngineSource
     containerd_store: bool = False
+    name: str = ""  # set for service daemons: their directory and state key, while `id` is what they must report
+
+    @property
+    def key(self) -> str:
+        return self.name or self.id
 
 
 DEFAULT_ENGINES: tuple[FarmEngine, ...] = (
@@ -54,6 +59,11 @@ DEFAULT_ENGINES: tuple[FarmEngine, ...] = (
     FarmEngine("docker-28.5.2-overlay2", "docker", _docker("28.5.2", "sid")),
     FarmEngine("docker-28.5.2-containerd", "docker", _docker("28.5.2", "sid"), containerd_store=True),
     FarmEngine("podman-4.3.1-overlay", "podman", SystemSource("podman-system", "podman", ("podman",))),
+)
+REGISTRY_HOST = "registry-host"
+SERVICES: tuple[FarmEngine, ...] = (
+    # the registry's own daemon: never under test, so restarting an engine under test never takes it down
+    FarmEngine("docker-28.5.2-overlay2", "docker", _docker("28.5.2", "sid"), name=REGISTRY_HOST),
 )
 
 
@@ -89,10 +99,11 @@ class Farm:
     """The farm rooted at `home`; its state file records every pid it started."""
 
     def __init__(self, home: Path | None = None, engines: Sequence[FarmEngine] = DEFAULT_ENGINES,
-                 cache: Path | None = None) -> None:
+                 cache: Path | None = None, services: Sequence[FarmEngine] = SERVICES) -> None:
         self.home = home or default_home()
         self.cache = cache or self.home / "packages"
-        self.engines = {e.id: e for e in engines}
+        self.engines = {e.key: e for e in engines}
+        self.services = {e.key: e for e in services}
         self.root = self.home / "farm"
         self.state_file = self.root / "state.json"
 
@@ -109,22 +120,32 @@ class Farm:
         tmp.write_text(json.dumps(state, indent=2))
         tmp.replace(self.state_file)
 
+    def _reserved_port(self, key: str) -> int:
+        state = self._state()
+        if key not in state:
+            state[key] = free_port()
+            self._save_state(state)
+        return int(state[key])
+
     @property
     def registry_port(self) -> int:
         """A loopback port reserved for the farm's registry; podman is told it is plain HTTP."""
-        state = self._state()
-        if "registry_port" not in state:
-            state["registry_port"] = free_port()
-            self._save_state(state)
-        return int(state["registry_port"])
+        return self._reserved_port("registry_port")
+
+    @property
+    def proxy_port(self) -> int:
+        """A loopback port reserved for the fault-injecting proxy in front of the registry (plain HTTP too)."""
+        return self._reserved_port("proxy_port")
 
     def select(self, ids: Sequence[str] | None) -> list[FarmEngine]:
+        """The named engines (or service daemons); all engines under test when none are named."""
         if not ids:
             return list(self.engines.values())
-        unknown = [i for i in ids if i not in self.engines]
+        known = {**self.engines, **self.services}
+        unknown = [i for i in ids if i not in known]
         if unknown:
             raise UsageError(f"unknown farm engine {', '.join(unknown)}; farm engines: {', '.join(self.engines)}")
-        return [self.engines[i] for i in ids]
+        return [known[i] for i in ids]
 
     # -- up ----------------------------------------------------------------
     def up(self, ids: Sequence[str] | None = None, progress: Callable[[str], None] = lambda s: None) -> list[EngineStatus]:
@@ -140,9 +161,9 @@ class Farm:
                 prefixes[fe.source.name] = fe.source.provision(cache)
             except HarnessError as e:
                 prefixes[fe.source.name] = e
-        port = self.registry_port
+        ports = (self.registry_port, self.proxy_port)
         with ThreadPoolExecutor(max_workers=len(wanted) or 1) as pool:
-            results = list(pool.map(lambda fe: self._up_one(fe, prefixes[fe.source.name], port, progress), wanted))
+            results = list(pool.map(lambda fe: self._up_one(fe, prefixes[fe.source.name], ports, progress), wanted))
         state = self._state()
         for st in results:
             if st.pid:
@@ -151,31 +172,31 @@ class Farm:
         return results
 
     def _dir(self, fe: FarmEngine) -> Path:
-        return self.root / fe.id
+        return self.root / fe.key
 
     def _run_dir(self, fe: FarmEngine) -> Path:
         """A short exec root: podman refuses a runroot over 50 characters, unix sockets stop at 108."""
-        key = hashlib.sha256(f"{self.root.resolve()}/{fe.id}".encode()).hexdigest()[:12]
+        key = hashlib.sha256(f"{self.root.resolve()}/{fe.key}".encode()).hexdigest()[:12]
         return Path("/run/imgharness") / key
 
     def _endpoint(self, fe: FarmEngine) -> str:
         return f"unix://{self._dir(fe) / ('podman.sock' if fe.kind == 'podman' else 'docker.sock')}"
 
-    def _up_one(self, fe: FarmEngine, prefix: Path | HarnessError, port: int,
+    def _up_one(self, fe: FarmEngine, prefix: Path | HarnessError, ports: tuple[int, ...],
                 progress: Callable[[str], None]) -> EngineStatus:
-        st = EngineStatus(fe.id, self._endpoint(fe), log=str(self._dir(fe) / "daemon.log"))
-        current = self.status([fe.id])[0]
+        st = EngineStatus(fe.key, self._endpoint(fe), log=str(self._dir(fe) / "daemon.log"))
+        current = self.status([fe.key])[0]
         if current.healthy:
             return current
         if isinstance(prefix, HarnessError):
             st.error = str(prefix)
             return st
         if current.pid:
-            self._stop_one(fe.id)
-        launch = self._launch(fe, prefix, port)
+            self._stop_one(fe.key)
+        launch = self._launch(fe, prefix, ports)
         sock = Path(st.endpoint[len("unix://"):])
         sock.unlink(missing_ok=True)
-        progress(f"starting {fe.id}")
+        progress(f"starting {fe.key}")
         st.pid = daemon.start(launch)
         st.started = daemon.start_time(st.pid)
         try:
@@ -185,10 +206,10 @@ class Farm:
             daemon.stop(st.pid, started=st.started)
             st.pid = None
             return st
-        progress(f"{fe.id} is up")
+        progress(f"{fe.key} is up")
         return st
 
-    def _launch(self, fe: FarmEngine, prefix: Path, port: int) -> daemon.Launch:
+    def _launch(self, fe: FarmEngine, prefix: Path, ports: tuple[int, ...]) -> daemon.Launch:
         d = self._dir(fe)
         run = self._run_dir(fe)
         for path in (d / "data", run / "exec", run / "tmp"):
@@ -196,7 +217,7 @@ class Farm:
         env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
         if fe.kind == "podman":
             conf = d / "registries.conf"
-            conf.write_text(f'[[registry]]\nlocation = "127.0.0.1:{port}"\ninsecure = true\n')
+            conf.write_text("".join(f'[[registry]]\nlocation = "127.0.0.1:{p}"\ninsecure = true\n\n' for p in ports))
             env["CONTAINERS_REGISTRIES_CONF"] = str(conf)
             argv: tuple[str, ...] = ("podman", "--root", str(d / "data"), "--runroot", str(run / "exec"), "--tmpdir", str(run / "tmp"),
                     "--storage-driver", "overlay", "--cgroup-manager", "cgroupfs", "--events-backend", "file",
@@ -216,7 +237,7 @@ class Farm:
         assert st.pid is not None
         while time.monotonic() < deadline:
             if not daemon.alive(st.pid):
-                raise EngineUnavailable("daemon exited during start-up", engine=fe.id)
+                raise EngineUnavailable("daemon exited during start-up", engine=fe.key)
             if sock.exists():
                 engine = Engine(st.spec(), timeout=10)
                 try:
@@ -224,7 +245,7 @@ class Farm:
                         ident = engine.identity
                         st.version, st.storage = ident.version, ident.storage
                         if ident.id != fe.id:
-                            raise EngineMismatch(f"came up as {ident.id}", engine=fe.id,
+                            raise EngineMismatch(f"came up as {ident.id}", engine=fe.key,
                                                  hint="the package source moved to another version")
                         st.healthy = True
                         return
@@ -233,7 +254,7 @@ class Farm:
                 finally:
                     engine.close()
             time.sleep(0.25)
-        raise EngineUnavailable(f"no answer on {sock} after {START_TIMEOUT:.0f}s", engine=fe.id)
+        raise EngineUnavailable(f"no answer on {sock} after {START_TIMEOUT:.0f}s", engine=fe.key)
 
     @staticmethod
     def _log_tail(log: Path, lines: int = 5) -> str:
@@ -248,8 +269,8 @@ class Farm:
         state = self._state()["engines"]
         out = []
         for fe in self.select(ids):
-            rec = state.get(fe.id, {})
-            st = EngineStatus(fe.id, self._endpoint(fe), log=str(self._dir(fe) / "daemon.log"))
+            rec = state.get(fe.key, {})
+            st = EngineStatus(fe.key, self._endpoint(fe), log=str(self._dir(fe) / "daemon.log"))
             pid, started = rec.get("pid"), rec.get("started")
             if pid and daemon.alive(pid) and (started is None or daemon.start_time(pid) == started):
                 st.pid, st.started = pid, started
@@ -269,9 +290,9 @@ class Farm:
     def down(self, ids: Sequence[str] | None = None) -> list[str]:
         """Stop the farm's daemons (by recorded pid and start time); returns the ids stopped."""
         stopped = []
-        for fe in self.select(ids):
-            if self._stop_one(fe.id):
-                stopped.append(fe.id)
+        for fe in self.select(ids) if ids else [*self.engines.values(), *self.services.values()]:
+            if self._stop_one(fe.key):
+                stopped.append(fe.key)
         return stopped
 
     def restart(self, engine_id: str) -> EngineStatus:
@@ -286,7 +307,7 @@ class Farm:
         if not rec:
             return False
         daemon.stop(rec["pid"], started=rec.get("started"))
-        fe = self.engines[engine_id]
+        fe = {**self.engines, **self.services}[engine_id]
         _unmount_below(self._dir(fe))
         _unmount_below(self._run_dir(fe))
         return True

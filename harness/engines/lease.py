@@ -19,8 +19,8 @@ from filelock import FileLock
 
 from harness.engines import daemon
 from harness.engines.adapter import Engine
-from harness.engines.farm import EngineStatus, Farm
-from harness.errors import HarnessError
+from harness.engines.farm import REGISTRY_HOST, EngineStatus, Farm
+from harness.errors import EngineUnavailable, HarnessError
 from harness.registry import Registry, start_registry, stop_registry
 
 
@@ -74,8 +74,9 @@ class FarmLease:
             (self.leases / self.token).write_text(json.dumps([pid, daemon.start_time(pid)]))
             return statuses
 
-    def registry(self, host: Engine) -> Registry:
-        """The farm's registry, started on `host` by the first process that needs it."""
+    def registry(self, host: Engine | None = None) -> Registry:
+        """The shared registry, started by the first process that needs it: on `host` if given
+        (the user's own engines), else on the farm's registry-host daemon, which no test restarts."""
         with self._locked():
             try:
                 reg = Registry(**json.loads(self.registry_file.read_text()))
@@ -83,9 +84,17 @@ class FarmLease:
                     return reg
             except (FileNotFoundError, ValueError, TypeError):
                 pass
+            owned = self._owned()
+            if host is None:
+                [st] = self.farm.status([REGISTRY_HOST])
+                if not st.healthy:
+                    [st] = self.farm.up([REGISTRY_HOST])
+                    if not st.healthy:
+                        raise EngineUnavailable(f"cannot start the registry's daemon: {st.error}", engine=REGISTRY_HOST)
+                    owned["engines"] = sorted(set(owned["engines"]) | {REGISTRY_HOST})
+                host = Engine(st.spec())
             reg, _ = start_registry(host, self.farm.registry_port, self.farm.cache, self.token)
             self.registry_file.write_text(json.dumps(reg.__dict__))
-            owned = self._owned()
             owned["registry"] = True
             self.owned.write_text(json.dumps(owned))
             return reg

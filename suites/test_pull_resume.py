@@ -1,0 +1,132 @@
+"""pull-resume: a pull that fails mid-layer and is retried should fetch only what is missing.
+
+The registry is reached through our fault-injecting proxy: the largest layer blob
+of the corpus' `large` image is cut after 40 % of its bytes and refused (503)
+afterwards, so the pull fails; then the proxy heals and the pull is retried.  We
+measure, from what the proxy served: bytes the retry downloaded, whether it sent
+Range requests, the bytes wasted (downloaded more than once), and what partial
+data the failure left in the engine's data root.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.corpus import corpus_tag
+from harness.engines.adapter import Engine
+from harness.engines.farm import Farm
+from harness.errors import HarnessError
+from harness.faults import FaultPlan, FaultProxy
+from harness.pytest_plugin import Record
+from harness.registry import Registry
+
+pytestmark = pytest.mark.check("pull-resume")
+
+CUT_FRACTION = 0.4
+ACCEPT = ", ".join([
+    "application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json"])
+
+
+def _get_json(url: str) -> dict[str, Any]:
+    req = urllib.request.Request(url, headers={"Accept": ACCEPT})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return dict(json.load(resp))
+
+
+def largest_layer(registry: Registry, repo: str, tag: str) -> tuple[str, int]:
+    """The digest and size of the largest layer blob the registry serves for repo:tag."""
+    doc = _get_json(f"{registry.url}/v2/{repo}/manifests/{tag}")
+    if "manifests" in doc:  # an index: take the first image manifest
+        doc = _get_json(f"{registry.url}/v2/{repo}/manifests/{doc['manifests'][0]['digest']}")
+    layer = max(doc["layers"], key=lambda d: d["size"])
+    return str(layer["digest"]), int(layer["size"])
+
+
+def partial_bytes(engine: Engine) -> int | None:
+    """Bytes of unfinished downloads left in a farm engine's data root (None where we cannot look)."""
+    if not engine.spec.managed:
+        return None
+    data = Farm().root / engine.id / "data"
+    places = [data / "tmp", data / "containerd" / "daemon" / "io.containerd.content.v1.content" / "ingest"]
+    return sum(f.stat().st_size for place in places if place.exists() for f in place.rglob("*") if f.is_file())
+
+
+def _range_start(header: str | None) -> int:
+    if not header or not header.startswith("bytes="):
+        return 0
+    return int(header[len("bytes="):].split("-", 1)[0] or 0)
+
+
+def test_retry_after_a_cut_layer_fetches_only_what_is_missing(
+        engine: Engine, corpus: dict[str, Path], registry: Registry, run_namespace: str, record: Record) -> None:
+    record.image = "large"
+    source = corpus_tag("large")
+    try:
+        engine.inspect(source)
+    except HarnessError:
+        engine.load(corpus["large"])
+    repo, tag = f"{run_namespace}/pull-resume-{engine.id}", "v1"
+    engine.tag(source, f"{registry.host}/{repo}", tag)
+    engine.push(f"{registry.host}/{repo}", tag)
+    digest, size = largest_layer(registry, repo, tag)
+    for ref in (f"{registry.host}/{repo}:{tag}", source):  # both ours: the pull must really download
+        engine.remove(ref)
+
+    plan = FaultPlan(digest, cut_after=int(size * CUT_FRACTION))
+    with FaultProxy(("127.0.0.1", registry.port), plan, port=Farm().proxy_port) as proxy:
+        failing = Engine(engine.spec, timeout=20)  # gives up waiting on an engine that backs off for minutes
+        error: list[Exception] = []
+
+        def first_pull() -> None:
+            try:
+                failing.pull(f"{proxy.host}/{repo}", tag)
+            except HarnessError as e:
+                error.append(e)
+
+        worker = threading.Thread(target=first_pull)
+        worker.start()
+        worker.join(timeout=90)
+        failing.close()
+        worker.join(timeout=30)
+        assert plan.cuts >= 1, "the layer blob was never requested through the proxy"
+        leftover = partial_bytes(engine)
+        first_attempt = plan.blob_requests()
+        first_bytes = sum(r.bytes_sent for r in first_attempt)
+        plan.failing = False
+        seen = len(plan.blob_requests())
+        time.sleep(1)
+        engine.pull(f"{proxy.host}/{repo}", tag)
+        retry = plan.blob_requests()[seen:]
+    try:
+        pulled = engine.inspect(f"{proxy.host}/{repo}:{tag}")
+    finally:
+        for ref in (f"{proxy.host}/{repo}:{tag}",):
+            try:
+                engine.remove(ref)
+            except HarnessError:
+                pass
+    retry_bytes = sum(r.bytes_sent for r in retry)
+    ranged = [r for r in retry if _range_start(r.range) > 0]
+    record.measure("layer_bytes", size)
+    record.measure("cut_at", plan.cut_after)
+    record.measure("first_attempt_bytes", first_bytes)
+    record.measure("first_attempt_failed", bool(error))
+    record.measure("in_pull_retries", len(first_attempt) - 1)
+    record.measure("in_pull_retry_used_range", any(_range_start(r.range) > 0 for r in first_attempt[1:]))
+    record.measure("retry_bytes", retry_bytes)
+    record.measure("retry_requests", len(retry))
+    record.measure("retry_used_range", bool(ranged))
+    record.measure("wasted_bytes", max(0, first_bytes + retry_bytes - size))
+    record.measure("partial_bytes_left", leftover)
+    assert pulled["RootFS"]["Layers"], "the retried pull left no image"
+    assert retry_bytes < size, (
+        f"the retry downloaded {retry_bytes} of {size} bytes again ({len(retry)} requests, "
+        f"Range used: {bool(ranged)}); {first_bytes} bytes were fetched before the cut")
