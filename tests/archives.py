@@ -94,10 +94,11 @@ def write_tar(path: Path, members: Iterable[F], **kw: int) -> Path:
     return path
 
 
-def layer(files: dict[str, bytes], **kw: int) -> bytes:
+def layer(files: dict[str, bytes], *, mtime: int = 0, uid: int = 0) -> bytes:
     """A layer tar with the given files (parent directories added first)."""
     dirs = sorted({"/".join(n.split("/")[:i]) for n in files for i in range(1, n.count("/") + 1)})
-    return tar_bytes([F(d, dir=True, **kw) for d in dirs] + [F(n, d, **kw) for n, d in sorted(files.items())])
+    return tar_bytes([F(d, dir=True, mtime=mtime, uid=uid) for d in dirs] +
+                     [F(n, d, mtime=mtime, uid=uid) for n, d in sorted(files.items())])
 
 
 @dataclass
@@ -163,17 +164,19 @@ def docker_oci(path: Path, images: Sequence[TestImage], *, how: str = "none") ->
     """Docker >= 25: graph drivers (uncompressed, `repositories`) or the containerd store (gzip blobs)."""
     members = [F("blobs", dir=True), F("blobs/sha256", dir=True)]
     seen: set[str] = set()
-    manifest_json, index, repos = [], [], {}
+    manifest_json: list[dict[str, object]] = []
+    index: list[dict[str, object]] = []
+    repos: dict[str, dict[str, str]] = {}
     for im in images:
         config = _blob(members, im.config, seen)
         paths = [_blob(members, b, seen) for b in im.blobs(how)]
         man = im.manifest(how, docker_types=how == "gzip")
         _blob(members, man, seen)
         mt = DOCKER_MANIFEST if how == "gzip" else OCI_MANIFEST
-        for t in im.tags or [None]:
-            ann = {} if t is None else {"io.containerd.image.name": f"docker.io/library/{t}",
-                                        "org.opencontainers.image.ref.name": t.split(":")[1]}
-            index.append({"mediaType": mt, "digest": sha(man), "size": len(man), **({"annotations": ann} if ann else {})})
+        descriptor = {"mediaType": mt, "digest": sha(man), "size": len(man)}
+        index += [{**descriptor, "annotations": {"io.containerd.image.name": f"docker.io/library/{t}",
+                                                 "org.opencontainers.image.ref.name": t.split(":")[1]}}
+                  for t in im.tags] or [descriptor]
         for t in im.tags:
             repos.setdefault(t.split(":")[0], {})[t.split(":")[1]] = hexof(im.diff_ids[-1])
         manifest_json.append({"Config": config, "RepoTags": im.tags or None, "Layers": paths})
@@ -188,7 +191,8 @@ def docker_oci(path: Path, images: Sequence[TestImage], *, how: str = "none") ->
 def legacy(path: Path, images: Sequence[TestImage]) -> Path:
     """Docker <= 24: `<id>/layer.tar` (a symlink for a layer seen before), `<config>.json`, manifest.json."""
     members: list[F] = []
-    manifest_json, repos = [], {}
+    manifest_json: list[dict[str, object]] = []
+    repos: dict[str, dict[str, str]] = {}
     by_diff: dict[str, str] = {}
     for im in images:
         members.append(F(f"{hexof(im.id)}.json", im.config))

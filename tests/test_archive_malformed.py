@@ -92,7 +92,7 @@ def test_missing_config(tmp_path: Path) -> None:
     ("manifest.json", b"\xff\xfe[]", "manifest.json: not UTF-8"),
     ("manifest.json", b"[" * 300 + b"]" * 300, "nested deeper than 200"),
     ("manifest.json", b"[" * 100000 + b"]" * 100000, "nested deeper than 200"),
-])
+], ids=["truncated", "object", "config-type", "nan", "not-utf8", "deep", "very-deep"])
 def test_bad_metadata_json(tmp_path: Path, name: str, content: bytes, match: str) -> None:
     path = A.docker_oci(tmp_path / "a.tar", [IMAGE])
     _fails(A.rewrite(path, tmp_path / "b.tar", {name: content}), match)

@@ -89,6 +89,7 @@ def _merge_manifest_json(ctx: ReadContext, images: list[Image], items: list[Mapp
     An item whose config no walked image has becomes an image of its own.
     """
     images = list(images)
+    tagged: set[int] = set()  # images whose tags come from manifest.json already
     for i, item in enumerate(items):
         config_digest = ctx.resolve(item["Config"], f"manifest.json[{i}].Config").digest
         layer_digests = [ctx.resolve(p, f"manifest.json[{i}].Layers[{j}]").digest
@@ -106,7 +107,9 @@ def _merge_manifest_json(ctx: ReadContext, images: list[Image], items: list[Mapp
                              "manifest.json layer vs OCI manifest")
         tags = tuple(familiar(t) for t in item.get("RepoTags") or ())
         if tags:
-            images[k] = replace(images[k], repo_tags=tuple(dict.fromkeys(tags)))
+            before = images[k].repo_tags if k in tagged else ()
+            images[k] = replace(images[k], repo_tags=tuple(dict.fromkeys(before + tags)))
+            tagged.add(k)
     return images
 
 
