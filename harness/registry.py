@@ -11,6 +11,7 @@ registries.conf.
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import subprocess
@@ -20,6 +21,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 
@@ -33,6 +35,9 @@ from harness.errors import EngineError, ProvisionError  # noqa: E402
 
 REGISTRY_SOURCE = DebianSource("docker-registry", (DebPackage("docker-registry", "bookworm"),))
 IMAGE_REPO = "imgharness/registry"
+ACCEPT = ", ".join([
+    "application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json"])
 CONFIG = b"""version: 0.1
 log:
   level: warn
@@ -134,6 +139,19 @@ class Registry:
     @property
     def url(self) -> str:
         return f"http://{self.host}"
+
+    def served_digest(self, repo: str, tag: str) -> str:
+        """The digest the registry serves for repo:tag: what a client pulling by tag resolves to."""
+        req = urllib.request.Request(f"{self.url}/v2/{repo}/manifests/{tag}", headers={"Accept": ACCEPT},
+                                     method="HEAD")
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return str(resp.headers["Docker-Content-Digest"])
+
+    def manifest(self, repo: str, reference: str) -> dict[str, Any]:
+        """The manifest (or index) the registry serves, parsed."""
+        req = urllib.request.Request(f"{self.url}/v2/{repo}/manifests/{reference}", headers={"Accept": ACCEPT})
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return dict(json.load(resp))
 
     def ready(self) -> bool:
         try:

@@ -10,12 +10,9 @@ data the failure left in the engine's data root.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -30,22 +27,13 @@ from harness.registry import Registry
 pytestmark = pytest.mark.check("pull-resume")
 
 CUT_FRACTION = 0.4
-ACCEPT = ", ".join([
-    "application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json",
-    "application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json"])
-
-
-def _get_json(url: str) -> dict[str, Any]:
-    req = urllib.request.Request(url, headers={"Accept": ACCEPT})
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        return dict(json.load(resp))
 
 
 def largest_layer(registry: Registry, repo: str, tag: str) -> tuple[str, int]:
     """The digest and size of the largest layer blob the registry serves for repo:tag."""
-    doc = _get_json(f"{registry.url}/v2/{repo}/manifests/{tag}")
+    doc = registry.manifest(repo, tag)
     if "manifests" in doc:  # an index: take the first image manifest
-        doc = _get_json(f"{registry.url}/v2/{repo}/manifests/{doc['manifests'][0]['digest']}")
+        doc = registry.manifest(repo, doc["manifests"][0]["digest"])
     layer = max(doc["layers"], key=lambda d: d["size"])
     return str(layer["digest"]), int(layer["size"])
 
@@ -81,7 +69,9 @@ def test_retry_after_a_cut_layer_fetches_only_what_is_missing(
         engine.remove(ref)
 
     plan = FaultPlan(digest, cut_after=int(size * CUT_FRACTION))
-    with FaultProxy(("127.0.0.1", registry.port), plan, port=Farm().proxy_port) as proxy:
+    # podman must be told the proxy is plain HTTP: the farm's registries.conf names the reserved port
+    port = Farm().proxy_port if engine.identity.engine == "podman" else 0
+    with FaultProxy(("127.0.0.1", registry.port), plan, port=port) as proxy:
         failing = Engine(engine.spec, timeout=20)  # gives up waiting on an engine that backs off for minutes
         error: list[Exception] = []
 

@@ -8,7 +8,6 @@ them back, inspect again.
 
 from __future__ import annotations
 
-import urllib.request
 from collections import Counter
 from typing import Iterator
 
@@ -21,19 +20,6 @@ from harness.pytest_plugin import Record
 from harness.registry import Registry
 
 pytestmark = pytest.mark.check("repodigests-unique")
-
-ACCEPT = ", ".join([
-    "application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json",
-    "application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json"])
-
-
-def served_digest(registry: Registry, repo: str, tag: str) -> str:
-    """The digest the registry serves for repo:tag (what a client pulling by tag resolves to)."""
-    req = urllib.request.Request(f"{registry.url}/v2/{repo}/manifests/{tag}", headers={"Accept": ACCEPT},
-                                 method="HEAD")
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        return str(resp.headers["Docker-Content-Digest"])
-
 
 @pytest.fixture
 def four_refs(engine: Engine, loaded_image: str, image: str, registry: Registry,
@@ -66,7 +52,7 @@ def check_repodigests(engine: Engine, image_ref: str, refs: list[tuple[str, str]
     prefix = registry.host + "/"
     for repo in sorted({repo for repo, _ in refs}):
         path = repo[len(prefix):]
-        served = {served_digest(registry, path, tag) for r, tag in refs if r == repo}
+        served = {registry.served_digest(path, tag) for r, tag in refs if r == repo}
         mine = sorted(d for d in digests if d.split("@", 1)[0] == repo)
         expected = sorted(f"{repo}@{s}" for s in served)
         if sorted(set(mine)) != expected:

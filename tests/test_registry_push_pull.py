@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import tarfile
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -14,17 +13,6 @@ from harness.corpus import corpus_tag
 from harness.engines.adapter import Engine
 from harness.errors import ImageNotFound
 from harness.registry import Registry
-
-ACCEPT = ("application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, "
-          "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json")
-
-
-def _served_digest(registry: Registry, repo: str, tag: str) -> str:
-    req = urllib.request.Request(f"{registry.url}/v2/{repo}/manifests/{tag}", headers={"Accept": ACCEPT},
-                                 method="HEAD")
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        return str(resp.headers["Docker-Content-Digest"])
-
 
 def _diff_ids(archive: Path) -> list[str]:
     """diff_ids from the archive's own config, read with tarfile: independent of the harness's readers."""
@@ -45,7 +33,7 @@ def test_load_tag_push_pull(engine: Engine, registry: Registry, corpus: dict[str
     engine.tag(corpus_tag("basic"), f"{registry.host}/{repo}", tag)
     try:
         engine.push(f"{registry.host}/{repo}", tag)
-        served = _served_digest(registry, repo, tag)
+        served = registry.served_digest(repo, tag)
         engine.remove(ref)
         with pytest.raises(ImageNotFound):
             engine.inspect(ref)
