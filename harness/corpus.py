@@ -1,7 +1,7 @@
 """The test images, made offline and deterministically.
 
 No image can be pulled here, so the suites' images are written by our own
-writer from layers generated in code: a busybox-static base (a working shell),
+builder (`harness.reference.build`) from layers generated in code: a busybox-static base (a working shell),
 and layers that exercise what engines get wrong — many small files, one large
 layer, symlinks, hardlinks, whiteouts (file and opaque), xattrs, non-root owners
 and an empty layer — plus labels, env and an entrypoint.  The same corpus
@@ -12,11 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
-import platform
-import shutil
 import tarfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -24,8 +20,9 @@ from typing import Callable
 from filelock import FileLock
 
 from harness.engines.packages import DebianSource, DebPackage
+from harness.reference.build import build_from_layers
 
-CORPUS_VERSION = 1
+CORPUS_VERSION = 2
 EPOCH = 1_700_000_000  # fixed creation time: archives are reproducible byte for byte
 BUSYBOX = DebianSource("busybox-static", (DebPackage("busybox-static", "bookworm"),))
 
@@ -151,77 +148,6 @@ def images(busybox: Path) -> dict[str, TestImage]:
     }
 
 
-def _spool_layer(write: LayerWriter, dest: Path) -> tuple[str, int]:
-    """Write one layer tar to `dest` (sorted by the writer, PAX only where xattrs need it); sha256 and size."""
-    with open(dest, "wb") as f, tarfile.open(fileobj=f, mode="w", format=tarfile.PAX_FORMAT) as tf:
-        write(tf)
-    digest = hashlib.sha256()
-    with open(dest, "rb") as src:
-        while chunk := src.read(1 << 20):
-            digest.update(chunk)
-    return "sha256:" + digest.hexdigest(), dest.stat().st_size
-
-
-def _write_archive(img: TestImage, out: Path, tag: str) -> None:
-    """A Docker-25-style archive (OCI layout + manifest.json) with uncompressed layers and fixed headers."""
-    staging = out.with_name(out.name + ".layers")
-    staging.mkdir(exist_ok=True)
-    layers = [_spool_layer(w, staging / f"{i}.tar") for i, w in enumerate(img.layers)]
-    created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(EPOCH))
-    config: dict[str, object] = {
-        "architecture": {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine()),
-        "os": "linux", "created": created,
-        "config": {k: v for k, v in {
-            "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", *img.env],
-            "Entrypoint": list(img.entrypoint) if img.entrypoint else None,
-            "Cmd": list(img.cmd) if img.cmd else None, "Labels": dict(sorted(img.labels.items())),
-            "User": img.user, "WorkingDir": img.workdir}.items() if v},
-        "rootfs": {"type": "layers", "diff_ids": [d for d, _ in layers]},
-        "history": [{"created": created, "created_by": f"imgharness corpus {img.name} layer {i}"}
-                    for i in range(len(layers))],
-    }
-    raw_config = _canonical_json(config)
-    config_digest = "sha256:" + hashlib.sha256(raw_config).hexdigest()
-    manifest = _canonical_json({
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest,
-                   "size": len(raw_config)},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": d, "size": s}
-                   for d, s in layers]})
-    manifest_digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
-    repo, _, version = tag.rpartition(":")
-    index = _canonical_json({
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
-        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manifest_digest,
-                       "size": len(manifest), "annotations": {
-                           "io.containerd.image.name": f"docker.io/{repo}:{version}",
-                           "org.opencontainers.image.ref.name": version}}]})
-    blob = lambda d: f"blobs/sha256/{d.split(':', 1)[1]}"  # noqa: E731
-    manifest_json = _canonical_json([{"Config": blob(config_digest), "RepoTags": [tag],
-                                      "Layers": [blob(d) for d, _ in layers]}])
-    partial = out.with_name(out.name + ".partial")
-    with tarfile.open(partial, "w", format=tarfile.USTAR_FORMAT) as tf:
-        for d in ("blobs", "blobs/sha256"):
-            tf.addfile(_info(d, tarfile.DIRTYPE, mode=0o755))
-        tf.addfile(_info(blob(config_digest), size=len(raw_config)), io.BytesIO(raw_config))
-        written = set()
-        for i, (d, size) in enumerate(layers):
-            if d not in written:
-                written.add(d)
-                with open(staging / f"{i}.tar", "rb") as f:
-                    tf.addfile(_info(blob(d), size=size), f)
-        tf.addfile(_info(blob(manifest_digest), size=len(manifest)), io.BytesIO(manifest))
-        for name, data in (("index.json", index), ("manifest.json", manifest_json),
-                           ("oci-layout", b'{"imageLayoutVersion":"1.0.0"}')):
-            tf.addfile(_info(name, size=len(data)), io.BytesIO(data))
-    shutil.rmtree(staging)
-    partial.replace(out)
-
-
-def _canonical_json(value: object) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
-
-
 IMAGE_NAMES = ("basic", "features", "large")
 
 
@@ -241,6 +167,9 @@ def build_corpus(home: Path, names: list[str] | None = None) -> dict[str, Path]:
                 continue
             path = out_dir / f"{name}.tar"
             if not path.exists():
-                _write_archive(img, path, corpus_tag(name))
+                build_from_layers(list(img.layers), path, tag=corpus_tag(name), labels=img.labels, env=list(img.env),
+                                  entrypoint=list(img.entrypoint) if img.entrypoint else None,
+                                  cmd=list(img.cmd) if img.cmd else None, user=img.user, workdir=img.workdir,
+                                  epoch=EPOCH)
             result[name] = path
         return result
