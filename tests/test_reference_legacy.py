@@ -66,7 +66,7 @@ def test_layer_ids_and_json_match_a_docker_save(tmp_path: Path) -> None:
     archive = read_archive(tmp_path / "legacy.tar")
     assert archive.format is ArchiveFormat.DOCKER_LEGACY and archive.problems == ()
     items = json.loads(A.tar_member(tmp_path / "legacy.tar", "manifest.json"))
-    assert items == [{"Config": IMAGE_ID.split(":")[1] + ".json", "RepoTags": ["v1check/a:1"],
+    assert items == [{"Config": IMAGE_ID.split(":")[1] + ".json", "RepoTags": ["docker.io/v1check/a:1"],
                       "Layers": [f"{v}/layer.tar" for v in V1_IDS]}]
     assert A.tar_member(tmp_path / "legacy.tar", f"{V1_IDS[3]}/json").decode() == TOP_JSON
     assert A.tar_member(tmp_path / "legacy.tar", f"{V1_IDS[1]}/json").decode() == MIDDLE_JSON

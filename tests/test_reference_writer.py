@@ -92,7 +92,7 @@ def test_docker_layout_reads_back_as_the_same_images_with_uncompressed_layers(tm
     assert index["manifests"][0]["annotations"] == {"io.containerd.image.name": "docker.io/library/a:1",
                                                     "org.opencontainers.image.ref.name": "1"}
     manifest_json = json.loads(A.tar_member(tmp_path / "r.tar", "manifest.json"))
-    assert manifest_json[0] == {"Config": f"blobs/sha256/{A.hexof(IMAGES[1].id)}", "RepoTags": ["a:1"],
+    assert manifest_json[0] == {"Config": f"blobs/sha256/{A.hexof(IMAGES[1].id)}", "RepoTags": ["docker.io/library/a:1"],
                                 "Layers": [f"blobs/sha256/{A.hexof(d)}" for d in IMAGES[1].diff_ids]}
 
 
@@ -113,7 +113,7 @@ def test_images_with_one_config_merge_and_get_a_descriptor_per_tag(tmp_path: Pat
         "quay.io/o/x:2", "docker.io/library/x:1", "docker.io/library/x:latest"]
     assert len({d["digest"] for d in index["manifests"]}) == 1
     assert json.loads(A.tar_member(tmp_path / "r.tar", "manifest.json"))[0]["RepoTags"] == [
-        "quay.io/o/x:2", "x:1", "x:latest"]
+        "quay.io/o/x:2", "docker.io/library/x:1", "docker.io/library/x:latest"]
 
 
 def test_untagged_image_gets_one_plain_descriptor(tmp_path: Path) -> None:

@@ -36,7 +36,10 @@ Content
   when the source had none), so manifest digests are preserved.
   Generated JSON is ``json.dumps(value, sort_keys=True, separators=(",", ":"))``
   (ASCII; other characters as ``\\u`` escapes), with no trailing newline.
-  RepoTags are in familiar form (``x:tag``), sorted, without duplicates.
+  Tags are sorted by their familiar form (``x:tag``), without duplicates;
+  ``manifest.json`` RepoTags name them in full (``docker.io/library/x:tag``),
+  as podman writes them: Docker shortens them on load, and podman would file
+  short names of a multi-image archive under ``localhost/``.
 
 Layouts
   ``docker``: ``blobs/sha256/<hex>``, ``oci-layout`` (``{"imageLayoutVersion":"1.0.0"}``),
@@ -46,7 +49,8 @@ Layouts
   descriptor when untagged; ``manifest.json`` (``Config``, ``Layers`` as
   ``blobs/sha256/<hex>`` paths, ``RepoTags``).  Docker 20.10 reads only
   manifest.json; Docker >= 25 and podman read either.
-  ``oci``: the same without ``manifest.json``.
+  ``oci``: the same without ``manifest.json`` (graph-driver Docker cannot
+  load it; podman 4 loads single-image OCI archives only).
   ``legacy``: Docker <= 24's layout: ``<config-hex>.json``; per layer
   ``<v1-id>/VERSION`` (``1.0``), ``<v1-id>/json``, ``<v1-id>/layer.tar``, with
   v1 IDs and ``json`` computed as moby 24 does (`harness.reference.legacy`);
@@ -217,7 +221,7 @@ def _write_oci(tar: CanonicalTar, plan: list[_Planned], *, keep_compression: boo
                                            "manifests": [d for p in plan for d in _index_descriptors(p)]}))
     if with_manifest_json:
         tar.file("manifest.json", canonical_json([
-            {"Config": blob_path(p.image.config_digest), "RepoTags": p.tags, "Layers": p.layer_paths}
+            {"Config": blob_path(p.image.config_digest), "RepoTags": _full_names(p.tags), "Layers": p.layer_paths}
             for p in plan]))
     tar.file("oci-layout", OCI_LAYOUT_FILE)
 
@@ -225,6 +229,10 @@ def _write_oci(tar: CanonicalTar, plan: list[_Planned], *, keep_compression: boo
 def _written_size(plan: list[_Planned], digest: str) -> int:
     """Size of an uncompressed layer blob written earlier in this archive."""
     return next(d["size"] for p in plan for d in p.layer_descs if d["digest"] == digest)
+
+
+def _full_names(tags: list[str]) -> list[str]:
+    return [parsed.full for parsed in map(parse_tagged, tags) if parsed is not None]
 
 
 def _index_descriptors(p: _Planned) -> list[dict[str, Any]]:
@@ -268,7 +276,7 @@ def _write_legacy(tar: CanonicalTar, plan: list[_Planned]) -> None:
             parsed = parse_tagged(tag)
             assert parsed is not None
             repositories.setdefault(parsed.familiar_repo, {})[parsed.tag] = layers[-1].v1_id
-        manifest.append({"Config": f"{hex_id}.json", "RepoTags": p.tags,
+        manifest.append({"Config": f"{hex_id}.json", "RepoTags": _full_names(p.tags),
                          "Layers": [f"{la.v1_id}/layer.tar" for la in layers]})
     tar.file("manifest.json", canonical_json(manifest))
     if repositories:
