@@ -102,7 +102,7 @@ def make_config(diff_ids: Sequence[str], *, epoch: int, labels: Mapping[str, str
         "history": [{"created": created, "created_by": f"imgharness build: layer {i + 1} of {len(diff_ids)}"}
                     for i in range(len(diff_ids))],
     }
-    chosen_variant = variant if architecture else host_variant
+    chosen_variant = variant or (None if architecture else host_variant)
     if chosen_variant:
         config["variant"] = chosen_variant
     return canonical_json(config)

@@ -11,7 +11,7 @@ therefore be a regular, seekable file.
 from __future__ import annotations
 
 import hashlib
-from typing import IO, Any, BinaryIO
+from typing import IO, BinaryIO
 
 from harness.archive.streams import CHUNK, readinto
 
@@ -89,7 +89,7 @@ class CanonicalTar:
         self._f.write(data)
         self._pad(len(data))
 
-    def stream(self, name: str, src: IO[bytes] | Any, size: int | None) -> tuple[str, int]:
+    def stream(self, name: str, src: IO[bytes], size: int | None) -> tuple[str, int]:
         """Copy `src` to its end as member `name`; returns its sha256 and length.
 
         With `size` known the header is final at once (and the copy must match

@@ -166,20 +166,16 @@ def _plan(archive: Archive, keep_compression: bool) -> list[_Planned]:
 
 
 def _copy_layer(tar: CanonicalTar, name: str, layer: Layer, *, keep_compression: bool) -> tuple[str, int]:
-    """Write one layer blob and check it against the digest that names it."""
-    if keep_compression:
-        with layer.compressed() as src:
-            digest, size = tar.stream(name, src, layer.size)
-        expected, what = layer.digest, f"layer {layer.position} blob"
-    else:
-        known = layer.size if layer.compression is Compression.NONE else None
-        with layer.uncompressed() as src:
-            digest, size = tar.stream(name, src, known)
-        expected, what = layer.diff_id, f"layer {layer.position} (uncompressed)"
+    """Write one layer blob (as stored, or uncompressed) and check it against the digest that names it."""
+    known = layer.size if keep_compression or layer.compression is Compression.NONE else None
+    expected, what = ((layer.digest, f"layer {layer.position} blob") if keep_compression
+                      else (layer.diff_id, f"layer {layer.position} (uncompressed)"))
+    with layer.compressed() if keep_compression else layer.uncompressed() as src:
+        digest, size = tar.stream(name, src, known)
     if digest != expected:
         raise DigestMismatch(what, expected, digest)
-    if not keep_compression and layer.compression is Compression.NONE and size != layer.size:
-        raise DigestMismatch(what, f"{layer.size} bytes", f"{size} bytes")
+    if known is not None and size != known:
+        raise DigestMismatch(what, f"{known} bytes", f"{size} bytes")
     return digest, size
 
 
