@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-from typing import IO, TYPE_CHECKING, Any, Callable, Iterator
+from typing import IO, TYPE_CHECKING, Any, Callable
 
 from harness.errors import MalformedArchive
 
@@ -65,12 +65,17 @@ class ForwardReader(io.RawIOBase):
         return got
 
     def read(self, size: int | None = -1) -> bytes:
-        if size is None or size < 0:
-            return b"".join(iter(lambda: self.read(CHUNK), b""))
-        buf = bytearray(size)
-        n = self.readinto(buf)
-        del buf[n:]
-        return bytes(buf)
+        """Up to `size` bytes (all with -1): memory grows with the data, not with a size a header claims."""
+        want = -1 if size is None else size
+        parts = []
+        while want != 0:
+            buf = bytearray(CHUNK if want < 0 else min(want, CHUNK))
+            n = self.readinto(buf)
+            parts.append(bytes(buf[:n]))
+            if n < len(buf):
+                break
+            want = want - n if want > 0 else want
+        return b"".join(parts)
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         target = offset if whence == io.SEEK_SET else self._pos + offset
@@ -115,34 +120,6 @@ class Window(io.RawIOBase):
         if not self.closed:
             self._raw.close()
         super().close()
-
-
-class IterStream(io.RawIOBase):
-    """A readable stream over an iterator of byte chunks (a generated tar, for instance)."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        super().__init__()
-        self._chunks = chunks
-        self._buf = memoryview(b"")
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: WriteableBuffer) -> int:
-        view = memoryview(b).cast("B")
-        got = 0
-        while got < len(view):
-            if not self._buf:
-                nxt = next(self._chunks, None)
-                if nxt is None:
-                    break
-                self._buf = memoryview(nxt)
-                continue
-            n = min(len(view) - got, len(self._buf))
-            view[got : got + n] = self._buf[:n]
-            self._buf = self._buf[n:]
-            got += n
-        return got
 
 
 def readinto(stream: Any, view: memoryview) -> int:
