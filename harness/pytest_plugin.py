@@ -27,8 +27,9 @@ os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 from harness.engines.adapter import Engine  # noqa: E402
 from harness.engines.farm import DEFAULT_ENGINES, Farm, default_home  # noqa: E402
 from harness.engines.spec import EngineSpec  # noqa: E402
-from harness.errors import HarnessError  # noqa: E402
-from harness.findings import Finding  # noqa: E402
+from harness.errors import ArchiveError, HarnessError  # noqa: E402
+from harness.findings import Category, Finding  # noqa: E402
+from harness.image import Archive  # noqa: E402
 from harness.registry import Registry  # noqa: E402
 
 
@@ -294,6 +295,17 @@ class Record:
 
     def measure(self, name: str, value: Any) -> None:
         self.metrics[name] = value
+
+
+    def read(self, path: Path, what: str) -> Archive:
+        """Read an archive an engine wrote; a broken one fails the test with the reader's one-line reason."""
+        from harness.archive import read_archive
+
+        try:
+            return read_archive(path)
+        except ArchiveError as e:
+            self.add(Finding(Category.REMOVED, f"archive:{what}", None, None, f"unreadable archive: {e}"))
+            pytest.fail(f"the engine wrote a broken archive ({what}): {e}", pytrace=False)
 
 
 record_key = pytest.StashKey[Record]()

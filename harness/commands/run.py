@@ -36,7 +36,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"no suites directory at {SUITES}")
     report_dir = args.report_dir or Path("reports") / (time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6])
     report_dir.mkdir(parents=True, exist_ok=True)
-    argv = [str(SUITES), "-p", "no:cacheprovider", "--report-dir", str(report_dir),
+    extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
+    targets = [] if any(Path(a.split("::")[0]).exists() for a in extra if not a.startswith("-")) else [str(SUITES)]
+    argv = [*targets, "-p", "no:cacheprovider", "--report-dir", str(report_dir),
             f"--junitxml={report_dir / 'junit.xml'}", f"--repeat={args.repeat}", "-rfE"]
     if args.workers != "0":
         argv += ["-n", args.workers, "--dist", "loadgroup"]
@@ -48,7 +50,6 @@ def run(args: argparse.Namespace) -> int:
         argv += ["--engines-file", args.engines_file]
     for e in args.farm_engine:
         argv += ["--farm-engine", e]
-    extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
     code = int(pytest.main(argv + extra))
     print(f"report: {report_dir / 'report.json'}")
     return code

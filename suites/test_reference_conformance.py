@@ -1,0 +1,47 @@
+"""reference-conformance: each engine's save against the canonical archive of the same image.
+
+The corpus archive is written by our reference builder, so it is canonical.  An
+engine's `docker save` of that image is diffed against it and every difference is
+listed and classified (format, headers, compression … are how the engine encodes
+the archive).  The verdict asks what users rely on: the engine kept the image —
+the canonical form of its save is byte-identical to the canonical original, and
+nothing of content, config or tags was lost.
+"""
+
+from __future__ import annotations
+
+import filecmp
+from pathlib import Path
+
+import pytest
+
+from harness.archive import read_archive
+from harness.corpus import EPOCH
+from harness.diff import diff_archives
+from harness.engines.adapter import Engine
+from harness.findings import Category
+from harness.pytest_plugin import Record
+from harness.reference.writer import write_reference
+from harness.report.diff_text import render_text
+
+pytestmark = pytest.mark.check("reference-conformance")
+
+LOSSES = {Category.CONTENT, Category.ADDED, Category.REMOVED, Category.CONFIG, Category.TAGS,
+          Category.DIGEST_MISMATCH}
+
+
+def test_save_conforms_to_the_canonical_archive(engine: Engine, loaded_image: str, image: str,
+                                               corpus: dict[str, Path], workdir: Path, record: Record) -> None:
+    saved = workdir / "saved.tar"
+    engine.save(loaded_image, saved)
+    canonical, archive = read_archive(corpus[image]), record.read(saved, f"save of {loaded_image}")
+    result = diff_archives(canonical, archive)
+    record.add(*result.findings)
+    record.measure("differences", dict(result.summary))
+    rewritten = workdir / "saved-canonical.tar"
+    write_reference(archive, rewritten, epoch=EPOCH)  # the corpus was written with this epoch
+    identical = filecmp.cmp(corpus[image], rewritten, shallow=False)
+    record.measure("canonical_identical", identical)
+    losses = [f for f in result.findings if f.category in LOSSES]
+    assert not losses, render_text(result, limit=15)
+    assert identical, "the canonical form of the engine's save differs from the canonical original"
