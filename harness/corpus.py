@@ -22,7 +22,7 @@ from filelock import FileLock
 from harness.engines.packages import DebianSource, DebPackage
 from harness.reference.build import build_from_layers
 
-CORPUS_VERSION = 2
+CORPUS_VERSION = 3
 EPOCH = 1_700_000_000  # fixed creation time: archives are reproducible byte for byte
 BUSYBOX = DebianSource("busybox-static", (DebPackage("busybox-static", "bookworm"),))
 
@@ -148,6 +148,26 @@ def images(busybox: Path) -> dict[str, TestImage]:
     }
 
 
+def delta_layer(version: int) -> LayerWriter:
+    """A 16 MiB application layer; version 2 changes three small files and adds one."""
+    def write(tf: tarfile.TarFile) -> None:
+        _dir(tf, "srv")
+        _file(tf, "srv/bundle.bin", prng_bytes("delta-bundle", 16 << 20))
+        for i in range(50):
+            changed = version > 1 and i in (3, 17, 42)
+            _file(tf, f"srv/conf-{i:02d}.txt", f"setting {i} = {'new' if changed else 'old'}\n".encode())
+        if version > 1:
+            _file(tf, "srv/RELEASE-NOTES", b"version 2: three settings changed\n")
+    return write
+
+
+def delta_images(busybox: Path) -> dict[str, TestImage]:
+    """Two versions of one image that differ in four small files of one 16 MiB layer."""
+    base = busybox_layer(busybox)
+    return {f"delta-v{v}": TestImage(f"delta-v{v}", (base, delta_layer(v)), labels={"version": str(v)})
+            for v in (1, 2)}
+
+
 IMAGE_NAMES = ("basic", "features", "large")
 
 
@@ -162,7 +182,7 @@ def build_corpus(home: Path, names: list[str] | None = None) -> dict[str, Path]:
     with FileLock(str(out_dir / ".lock"), timeout=600):
         busybox = BUSYBOX.provision(home / "packages") / "bin" / "busybox"
         result: dict[str, Path] = {}
-        for name, img in images(busybox).items():
+        for name, img in {**images(busybox), **delta_images(busybox)}.items():
             if names and name not in names:
                 continue
             path = out_dir / f"{name}.tar"

@@ -55,6 +55,8 @@ class ResultCollector:
         else:
             res["outcome"] = _outcome(report, res["outcome"])
         res["duration_s"] = round(res["duration_s"] + report.duration, 3)
+        if data["image"]:  # a test may name its image during the call, after the setup report
+            res["image"] = data["image"]
         if data["findings"]:
             res["findings"] = data["findings"]
         res["metrics"].update(data["metrics"])
