@@ -91,6 +91,20 @@ class Ignores:
         return not any(fnmatchcase(finding.where, g) or fnmatchcase(tail, g) for g in self.paths)
 
 
+IMAGE_CHANGES = frozenset({Category.CONTENT, Category.ADDED, Category.REMOVED, Category.CONFIG, Category.TAGS,
+                           Category.DIGEST_MISMATCH})
+"""Categories that, found at image level, mean the image itself is not the same."""
+
+
+def changes_the_image(finding: Finding) -> bool:
+    """True when a finding is about the image (its files, layers, config, tags), not about how the archive
+    packs it: an extra metadata blob or a tag spelled in full in manifest.json is packing (``archive:…``)."""
+    place = finding.where.split(":", 1)[1] if finding.where[:2] in ("a:", "b:") else finding.where
+    if finding.category == Category.DIGEST_MISMATCH:
+        return True
+    return finding.category in IMAGE_CHANGES and not place.startswith("archive")
+
+
 def summarize(findings: Iterable[Finding]) -> dict[str, int]:
     """Count findings per category, in vocabulary order."""
     counts = Counter(f.category for f in findings)
