@@ -19,6 +19,7 @@ from typing import Callable
 
 from filelock import FileLock
 
+from harness.engines.farm import package_cache
 from harness.engines.packages import DebianSource, DebPackage
 from harness.reference.build import build_from_layers
 
@@ -180,7 +181,7 @@ def build_corpus(home: Path, names: list[str] | None = None) -> dict[str, Path]:
     out_dir = home / "corpus" / f"v{CORPUS_VERSION}"
     out_dir.mkdir(parents=True, exist_ok=True)
     with FileLock(str(out_dir / ".lock"), timeout=600):
-        busybox = BUSYBOX.provision(home / "packages") / "bin" / "busybox"
+        busybox = BUSYBOX.provision(package_cache(home)) / "bin" / "busybox"
         result: dict[str, Path] = {}
         for name, img in {**images(busybox), **delta_images(busybox)}.items():
             if names and name not in names:

@@ -89,6 +89,11 @@ def default_home() -> Path:
     return Path(os.environ.get("IMGHARNESS_HOME") or Path.home() / ".cache" / "imgharness")
 
 
+def package_cache(home: Path) -> Path:
+    """Where engine packages are cached: IMGHARNESS_PACKAGES lets several homes share one download."""
+    return Path(os.environ.get("IMGHARNESS_PACKAGES") or home / "packages")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -101,7 +106,7 @@ class Farm:
     def __init__(self, home: Path | None = None, engines: Sequence[FarmEngine] = DEFAULT_ENGINES,
                  cache: Path | None = None, services: Sequence[FarmEngine] = SERVICES) -> None:
         self.home = home or default_home()
-        self.cache = cache or self.home / "packages"
+        self.cache = cache or package_cache(self.home)
         self.engines = {e.key: e for e in engines}
         self.services = {e.key: e for e in services}
         self.root = self.home / "farm"
