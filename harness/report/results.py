@@ -53,7 +53,9 @@ class ResultCollector:
         elif report.when == "teardown" and report.passed:
             pass
         else:
-            res["outcome"] = _outcome(report, res["outcome"])
+            res["outcome"] = "error" if data.get("error") else _outcome(report, res["outcome"])
+            if data.get("error"):
+                res["message"] = data["error"][:500]
         res["duration_s"] = round(res["duration_s"] + report.duration, 3)
         if data["image"]:  # a test may name its image during the call, after the setup report
             res["image"] = data["image"]
