@@ -10,18 +10,23 @@ version always gives byte-identical archives, cached under the harness home.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from filelock import FileLock
 
 from harness.engines.farm import package_cache
 from harness.engines.packages import DebianSource, DebPackage
+from harness.errors import HarnessError
 from harness.reference.build import build_from_layers
+
+if TYPE_CHECKING:
+    from harness.engines.adapter import Engine
 
 CORPUS_VERSION = 3
 EPOCH = 1_700_000_000  # fixed creation time: archives are reproducible byte for byte
@@ -172,8 +177,8 @@ def delta_images(busybox: Path) -> dict[str, TestImage]:
 IMAGE_NAMES = ("basic", "features", "large")
 
 
-def corpus_tag(name: str) -> str:
-    return f"imgharness/corpus-{name}:v{CORPUS_VERSION}"
+def corpus_tag(name: str, namespace: str = "imgharness") -> str:
+    return f"{namespace}/corpus-{name}:v{CORPUS_VERSION}"
 
 
 def build_corpus(home: Path, names: list[str] | None = None) -> dict[str, Path]:
@@ -194,3 +199,43 @@ def build_corpus(home: Path, names: list[str] | None = None) -> dict[str, Path]:
                                   epoch=EPOCH)
             result[name] = path
         return result
+
+
+class RunCorpus:
+    """The corpus as one run sees it: the cached archives re-tagged under the run's namespace.
+
+    Loading them creates tags only inside the namespace, so the run's clean-up
+    removes exactly what it loaded.  The re-tagged archives are canonical too.
+    """
+
+    def __init__(self, cached: dict[str, Path], namespace: str, workdir: Path) -> None:
+        self.cached = cached
+        self.namespace = namespace
+        self.workdir = workdir
+
+    def tag(self, name: str) -> str:
+        return corpus_tag(name, self.namespace)
+
+    def __getitem__(self, name: str) -> Path:
+        """The run's archive of corpus image `name` (written once, shared by xdist workers)."""
+        from harness.archive import read_archive
+        from harness.reference.writer import write_reference
+
+        out = self.workdir / f"{name}.tar"
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(out) + ".lock", timeout=600):
+            if not out.exists():
+                archive = read_archive(self.cached[name])
+                images = tuple(dataclasses.replace(i, repo_tags=(self.tag(name),)) for i in archive.images)
+                write_reference(dataclasses.replace(archive, images=images), out, epoch=EPOCH)
+        return out
+
+    def ensure(self, engine: "Engine", name: str) -> str:
+        """Load corpus image `name` into `engine` unless it is there; returns its tag."""
+        tag = self.tag(name)
+        try:
+            engine.inspect(tag)
+        except HarnessError:
+            engine.load(self[name])
+            engine.inspect(tag)
+        return tag

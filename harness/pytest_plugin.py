@@ -25,21 +25,16 @@ import pytest
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 
 from harness.engines.adapter import Engine  # noqa: E402
-from harness.engines.farm import DEFAULT_ENGINES, Farm, default_home  # noqa: E402
+from harness.corpus import RunCorpus  # noqa: E402
+from harness.engines.farm import DEFAULT_ENGINES, default_home  # noqa: E402
+from harness.engines.session import EngineSession, EngineSlot  # noqa: E402
 from harness.engines.spec import EngineSpec  # noqa: E402
 from harness.errors import ArchiveError, HarnessError  # noqa: E402
 from harness.findings import Category, Finding  # noqa: E402
 from harness.image import Archive  # noqa: E402
 from harness.registry import Registry  # noqa: E402
 
-
-@dataclass(frozen=True)
-class EngineSlot:
-    """One selected engine as a test parameter: its id and how to reach it."""
-
-    id: str
-    spec: EngineSpec | None  # None for farm engines until the farm is up
-    farm: bool
+__all__ = ["EngineSession", "EngineSlot", "HarnessConfig", "Record"]
 
 
 @dataclass(frozen=True)
@@ -48,10 +43,10 @@ class HarnessConfig:
     farm: bool
     repeat: int
     report_dir: Path | None
+    namespace: str  # everything the run creates on an engine is named under it
 
 
 config_key = pytest.StashKey[HarnessConfig]()
-session_key = pytest.StashKey["EngineSession"]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -88,8 +83,9 @@ def _resolve(config: pytest.Config) -> HarnessConfig:
         slots.extend(EngineSlot(i, None, True) for i in wanted)
     for spec in specs:
         slots.append(EngineSlot(_identify_quietly(spec), spec, False))
+    uid = config.workerinput["testrunuid"] if hasattr(config, "workerinput") else uuid.uuid4().hex
     return HarnessConfig(tuple(slots), bool(use_farm), max(1, config.getoption("repeat")),
-                         config.getoption("report_dir"))
+                         config.getoption("report_dir"), f"imgharness-run-{uid[:10]}")
 
 
 def _identify_quietly(spec: EngineSpec) -> str:
@@ -113,82 +109,6 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(ResultCollector(config), "harness-results")
 
 
-class EngineSession:
-    """Per-process access to the selected engines; starts the farm on first use."""
-
-    def __init__(self, hc: HarnessConfig) -> None:
-        self.hc = hc
-        self.farm = Farm()
-        self.lease: Any = None
-        self.errors: dict[str, str] = {}
-        self.specs: dict[str, EngineSpec] = {s.id: s.spec for s in hc.slots if s.spec is not None}
-        self.engines: dict[str, Engine] = {}
-        self._registry: Registry | None = None
-
-    def _start_farm(self) -> None:
-        from harness.engines.lease import FarmLease
-
-        if self.lease is not None or not self.hc.farm:
-            return
-        self.lease = FarmLease(self.farm)
-        ids = [s.id for s in self.hc.slots if s.farm]
-        for st in self.lease.acquire(ids):
-            if st.healthy:
-                self.specs[st.id] = st.spec()
-            else:
-                self.errors[st.id] = st.error or "not running"
-
-    def engine(self, slot: EngineSlot) -> Engine:
-        if slot.farm:
-            self._start_farm()
-        if slot.id in self.errors:
-            raise HarnessError(f"engine {slot.id} is unavailable: {self.errors[slot.id]}")
-        if slot.id not in self.engines:
-            engine = Engine(self.specs[slot.id])
-            engine.identity  # noqa: B018 - fails here, with the engine named, if it cannot be reached
-            self.engines[slot.id] = engine
-        return self.engines[slot.id]
-
-    def restart(self, engine: Engine) -> Engine:
-        """Restart a farm daemon; returns a fresh adapter for it."""
-        if not engine.spec.managed:
-            raise HarnessError(f"{engine.id} is not managed by the harness; it is never restarted")
-        engine.close()
-        self.engines.pop(engine.id, None)
-        st = self.farm.restart(engine.id)
-        if not st.healthy:
-            raise HarnessError(f"{engine.id} did not come back after a restart: {st.error}")
-        self.specs[engine.id] = st.spec()
-        return self.engine(EngineSlot(engine.id, st.spec(), True))
-
-    def registry(self) -> Registry:
-        """The shared registry; started again if it went away (its host daemon was restarted)."""
-        if self._registry is None or not self._registry.ready():
-            from harness.engines.lease import FarmLease
-
-            if self.lease is None:
-                self.lease = FarmLease(self.farm)
-            self._registry = self.lease.registry(None if self.hc.farm else self._user_docker_engine())
-        return self._registry
-
-    def _user_docker_engine(self) -> Engine:
-        """Without the farm the registry runs on the first reachable Docker engine the user gave."""
-        for slot in self.hc.slots:
-            try:
-                candidate = self.engine(slot)
-            except HarnessError:
-                continue
-            if candidate.identity.engine == "docker":
-                return candidate
-        raise HarnessError("no reachable Docker engine to run the registry on")
-
-    def close(self) -> None:
-        for engine in self.engines.values():
-            engine.close()
-        if self.lease is not None:
-            self.lease.release()
-
-
 @pytest.fixture(scope="session")
 def harness_config(pytestconfig: pytest.Config) -> HarnessConfig:
     return pytestconfig.stash[config_key]
@@ -196,7 +116,7 @@ def harness_config(pytestconfig: pytest.Config) -> HarnessConfig:
 
 @pytest.fixture(scope="session")
 def engine_session(harness_config: HarnessConfig) -> Iterator[EngineSession]:
-    session = EngineSession(harness_config)
+    session = EngineSession(harness_config.slots, harness_config.farm, harness_config.namespace)
     try:
         yield session
     finally:
@@ -242,38 +162,30 @@ def registry(engine_session: EngineSession) -> Registry:
 
 
 @pytest.fixture(scope="session")
-def run_namespace(request: pytest.FixtureRequest) -> str:
+def run_namespace(harness_config: HarnessConfig) -> str:
     """A repository namespace unique to this run (shared by xdist workers): everything we tag lives under it."""
-    uid = request.config.workerinput["testrunuid"] if hasattr(request.config, "workerinput") else uuid.uuid4().hex
-    return f"imgharness-run-{uid[:10]}"
+    return harness_config.namespace
 
 
 @pytest.fixture(scope="session")
-def corpus() -> dict[str, Path]:
-    """The offline test images, built once (cached under the harness home): name → archive."""
+def corpus(harness_config: HarnessConfig, tmp_path_factory: pytest.TempPathFactory) -> RunCorpus:
+    """The offline test images, tagged under the run's namespace: ``corpus[name]`` is an archive."""
     from harness.corpus import build_corpus
 
     try:
-        return build_corpus(default_home())
+        cached = build_corpus(default_home())
     except HarnessError as e:
         pytest.fail(f"cannot build the test corpus: {e}", pytrace=False)
+    return RunCorpus(cached, harness_config.namespace, tmp_path_factory.getbasetemp().parent / "run-corpus")
 
 
 @pytest.fixture
-def loaded_image(engine: Engine, image: str, corpus: dict[str, Path]) -> str:
-    """Load corpus image `image` into `engine` (once) and return its tag."""
-    from harness.corpus import corpus_tag
-
-    tag = corpus_tag(image)
+def loaded_image(engine: Engine, image: str, corpus: RunCorpus) -> str:
+    """Corpus image `image`, loaded into `engine` (once per run); returns its tag."""
     try:
-        engine.inspect(tag)
-    except HarnessError:
-        try:
-            engine.load(corpus[image])
-            engine.inspect(tag)
-        except HarnessError as e:
-            pytest.fail(f"cannot load corpus image {image} into {engine.id}: {e}", pytrace=False)
-    return tag
+        return corpus.ensure(engine, image)
+    except HarnessError as e:
+        pytest.fail(f"cannot load corpus image {image} into {engine.id}: {e}", pytrace=False)
 
 
 @pytest.fixture
@@ -333,6 +245,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     resolved = item.funcargs.get("engine") if hasattr(item, "funcargs") else None
     report.user_properties.append(("harness", {
         "check": marker.args[0],
+        "error": _engine_failure(call) if report.when == "call" else None,
         "engine": slot.id if isinstance(slot, EngineSlot) else "",
         "engine_info": _engine_info(resolved) if isinstance(resolved, Engine) else None,
         "image": image,
@@ -340,6 +253,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         "metrics": dict(rec.metrics),
     }))
     return report
+
+
+def _engine_failure(call: pytest.CallInfo[None]) -> str | None:
+    """A call that broke on something other than the check's own verdict (an engine that died, a socket
+    that vanished, a harness bug) is an *error*, not a *fail*: returns its one-line reason."""
+    if call.excinfo is None or call.excinfo.errisinstance((AssertionError, pytest.fail.Exception)):
+        return None
+    return f"{call.excinfo.typename}: {str(call.excinfo.value).splitlines()[0] if str(call.excinfo.value) else ''}"
 
 
 def _engine_info(engine: Engine) -> dict[str, Any]:

@@ -101,9 +101,9 @@ def _rootfs_tar(binary: Path) -> bytes:
     return buf.getvalue()
 
 
-def ensure_image(engine: Engine, cache: Path) -> str:
-    """Import the registry image into `engine` unless it is there; returns its reference."""
-    ref = f"{IMAGE_REPO}:2.8"
+def ensure_image(engine: Engine, cache: Path, repo: str = IMAGE_REPO) -> str:
+    """Import the registry image into `engine` as `repo`:2.8 unless it is there; returns its reference."""
+    ref = f"{repo}:2.8"
     try:
         engine.inspect(ref)
         return ref
@@ -115,12 +115,12 @@ def ensure_image(engine: Engine, cache: Path) -> str:
         raise ProvisionError(f"{binary} missing after unpacking docker-registry")
     changes = ['ENTRYPOINT ["/usr/bin/docker-registry"]', 'CMD ["serve", "/etc/docker/registry/config.yml"]']
     with translated(engine.id, ref):
-        answer = str(engine.api.import_image_from_data(_rootfs_tar(binary), repository=IMAGE_REPO, tag="2.8",
+        answer = str(engine.api.import_image_from_data(_rootfs_tar(binary), repository=repo, tag="2.8",
                                                        changes=changes))
     found = re.search(r"(sha256:)?([0-9a-f]{64})", answer)
     if not found:
         raise EngineError(f"import of the registry image gave no image ID: {answer[:200]}", engine=engine.id)
-    engine.tag(found.group(2), IMAGE_REPO, "2.8")  # podman's compat import ignores the tag it is given
+    engine.tag(found.group(2), repo, "2.8")  # podman's compat import ignores the tag it is given
     return ref
 
 
@@ -161,9 +161,10 @@ class Registry:
             return False
 
 
-def start_registry(engine: Engine, port: int, cache: Path, label: str) -> tuple[Registry, DockerContainer]:
+def start_registry(engine: Engine, port: int, cache: Path, label: str,
+                   image_repo: str = IMAGE_REPO) -> tuple[Registry, DockerContainer]:
     """Run the registry on `engine` with host networking at 127.0.0.1:`port`."""
-    image = ensure_image(engine, cache)
+    image = ensure_image(engine, cache, image_repo)
     container = (
         DockerContainer(image, docker_client_kw={"environment": {"DOCKER_HOST": engine.spec.endpoint}})
         .with_env("REGISTRY_HTTP_ADDR", f"127.0.0.1:{port}")

@@ -20,6 +20,7 @@ from deepdiff import DeepDiff
 from filelock import FileLock
 
 from harness.archive import read_archive
+from harness.corpus import RunCorpus
 from harness.diff import diff_archives
 from harness.engines.adapter import Engine
 from harness.errors import HarnessError
@@ -76,7 +77,7 @@ def _observed(inspect: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def published(image: str, corpus: dict[str, Path], registry: Registry, run_namespace: str,
+def published(image: str, corpus: RunCorpus, registry: Registry, run_namespace: str,
               tmp_path_factory: pytest.TempPathFactory) -> str:
     """The corpus image pushed to the registry by skopeo, once per run (shared by xdist workers)."""
     if shutil.which("skopeo") is None:
@@ -93,7 +94,7 @@ def published(image: str, corpus: dict[str, Path], registry: Registry, run_names
     return ref
 
 
-def test_pulled_image_is_the_same_on_every_engine(engine: Engine, image: str, published: str, corpus: dict[str, Path],
+def test_pulled_image_is_the_same_on_every_engine(engine: Engine, image: str, published: str, corpus: RunCorpus,
                                                  workdir: Path, record: Record) -> None:
     repo, tag = published.rsplit(":", 1)
     engine.pull(repo, tag)

@@ -17,22 +17,11 @@ from pathlib import Path
 import pytest
 
 from harness.engines.adapter import Engine
-from harness.errors import HarnessError
+from harness.corpus import RunCorpus
 from harness.image import Archive, Layer
 from harness.pytest_plugin import Record
 
 pytestmark = pytest.mark.check("delta")
-
-
-def _tag(engine: Engine, corpus: dict[str, Path], name: str) -> str:
-    from harness.corpus import corpus_tag
-
-    tag = corpus_tag(name)
-    try:
-        engine.inspect(tag)
-    except HarnessError:
-        engine.load(corpus[name])
-    return tag
 
 
 def _file_cost(old: Layer | None, new: Layer) -> int:
@@ -55,16 +44,16 @@ def costs(v1: Archive, v2: Archive) -> tuple[int, int, int]:
     return layer_bytes, file_bytes, changed
 
 
-def test_update_cost_and_stable_resave(engine: Engine, corpus: dict[str, Path], workdir: Path,
+def test_update_cost_and_stable_resave(engine: Engine, corpus: RunCorpus, workdir: Path,
                                        record: Record) -> None:
     record.image = "delta-v1→v2"
     saves = {}
     for name in ("delta-v1", "delta-v2"):
         path = workdir / f"{name}.tar"
-        saves[name] = (path, engine.save(_tag(engine, corpus, name), path))
+        saves[name] = (path, engine.save(corpus.ensure(engine, name), path))
     time.sleep(1.02 - time.time() % 1.0)  # another wall-clock second: save-time mtimes must be able to show
     again = workdir / "delta-v2-again.tar"
-    digest_again = engine.save(_tag(engine, corpus, "delta-v2"), again)
+    digest_again = engine.save(corpus.tag("delta-v2"), again)
     v1 = record.read(saves["delta-v1"][0], "save of delta-v1")
     v2 = record.read(saves["delta-v2"][0], "save of delta-v2")
     layer_bytes, file_bytes, changed = costs(v1, v2)

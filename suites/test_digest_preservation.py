@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from harness.corpus import corpus_tag
 from harness.engines.adapter import Engine
 from harness.errors import HarnessError
 from harness.findings import Category, Finding

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
-from harness.corpus import corpus_tag
+from harness.corpus import RunCorpus
 from harness.engines.adapter import Engine
 from harness.engines.farm import Farm
 from harness.errors import HarnessError
@@ -55,13 +54,9 @@ def _range_start(header: str | None) -> int:
 
 
 def test_retry_after_a_cut_layer_fetches_only_what_is_missing(
-        engine: Engine, corpus: dict[str, Path], registry: Registry, run_namespace: str, record: Record) -> None:
+        engine: Engine, corpus: RunCorpus, registry: Registry, run_namespace: str, record: Record) -> None:
     record.image = "large"
-    source = corpus_tag("large")
-    try:
-        engine.inspect(source)
-    except HarnessError:
-        engine.load(corpus["large"])
+    source = corpus.ensure(engine, "large")
     repo, tag = f"{run_namespace}/pull-resume-{engine.id}", "v1"
     engine.tag(source, f"{registry.host}/{repo}", tag)
     engine.push(f"{registry.host}/{repo}", tag)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from harness.archive import read_archive
-from harness.corpus import EPOCH
+from harness.corpus import EPOCH, RunCorpus
 from harness.diff import diff_archives
 from harness.engines.adapter import Engine
 from harness.findings import changes_the_image
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.check("reference-conformance")
 
 
 def test_save_conforms_to_the_canonical_archive(engine: Engine, loaded_image: str, image: str,
-                                               corpus: dict[str, Path], workdir: Path, record: Record) -> None:
+                                               corpus: RunCorpus, workdir: Path, record: Record) -> None:
     saved = workdir / "saved.tar"
     engine.save(loaded_image, saved)
     canonical, archive = read_archive(corpus[image]), record.read(saved, f"save of {loaded_image}")

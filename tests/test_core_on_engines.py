@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from harness.archive import read_archive
-from harness.corpus import EPOCH, corpus_tag
+from harness.corpus import EPOCH, RunCorpus
 from harness.diff import diff_archives
 from harness.engines.adapter import Engine
 from harness.errors import HarnessError
@@ -20,18 +20,9 @@ from harness.reference.writer import write_reference
 HEADER_ONLY = {Category.MTIME}
 
 
-def _load_basic(engine: Engine, corpus: dict[str, Path]) -> str:
-    tag = corpus_tag("basic")
-    try:
-        engine.inspect(tag)
-    except HarnessError:
-        engine.load(corpus["basic"])
-    return tag
-
-
 def test_two_saves_differ_only_in_mtimes_and_ignore_mtime_makes_them_equivalent(
-        engine: Engine, corpus: dict[str, Path], tmp_path: Path) -> None:
-    tag = _load_basic(engine, corpus)
+        engine: Engine, corpus: RunCorpus, tmp_path: Path) -> None:
+    tag = corpus.ensure(engine, "basic")
     a, b = tmp_path / "a.tar", tmp_path / "b.tar"
     first = engine.save(tag, a)
     time.sleep(1.02 - time.time() % 1.0)
@@ -48,19 +39,19 @@ def test_two_saves_differ_only_in_mtimes_and_ignore_mtime_makes_them_equivalent(
     assert cli.returncode == 0, cli.stdout + cli.stderr
 
 
-def test_every_engines_save_canonicalizes_to_the_original(engine: Engine, corpus: dict[str, Path],
+def test_every_engines_save_canonicalizes_to_the_original(engine: Engine, corpus: RunCorpus,
                                                           tmp_path: Path) -> None:
     saved, canonical = tmp_path / "saved.tar", tmp_path / "canonical.tar"
-    engine.save(_load_basic(engine, corpus), saved)
+    engine.save(corpus.ensure(engine, "basic"), saved)
     write_reference(read_archive(saved), canonical, epoch=EPOCH)
     assert filecmp.cmp(canonical, corpus["basic"], shallow=False)
 
 
-def test_reference_archive_loads_and_saves_back_to_the_same_image(engine: Engine, corpus: dict[str, Path],
+def test_reference_archive_loads_and_saves_back_to_the_same_image(engine: Engine, corpus: RunCorpus,
                                                                   tmp_path: Path) -> None:
     reference = tmp_path / "reference.tar"
     write_reference(read_archive(corpus["basic"]), reference, epoch=0)
-    tag = corpus_tag("basic")
+    tag = corpus.tag("basic")
     if _present(engine, tag):
         engine.remove(tag)  # our own corpus tag: the load below must create it
     engine.load(reference)

@@ -15,13 +15,12 @@ import time
 import urllib.request
 import uuid
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import pytest
 from filelock import FileLock
 
-from harness.corpus import corpus_tag
+from harness.corpus import RunCorpus
 from harness.engines.adapter import Engine
 from harness.registry import Registry
 
@@ -65,8 +64,9 @@ def test_report_covers_every_engine(engine: Engine, suite_report: dict[str, Any]
             assert result["findings"], "a failed check must carry its evidence"
 
 
-def test_save_determinism_verdict_matches_docker_cli(engine: Engine, suite_report: dict[str, Any]) -> None:
-    ref = corpus_tag("basic")
+def test_save_determinism_verdict_matches_docker_cli(engine: Engine, suite_report: dict[str, Any],
+                                                    corpus: RunCorpus) -> None:
+    ref = corpus.ensure(engine, "basic")
     digests = []
     for i in range(2):
         if i:
@@ -77,14 +77,15 @@ def test_save_determinism_verdict_matches_docker_cli(engine: Engine, suite_repor
 
 
 def test_repodigests_verdict_matches_docker_cli(engine: Engine, suite_report: dict[str, Any],
-                                                registry: Registry) -> None:
+                                                registry: Registry, corpus: RunCorpus) -> None:
+    source = corpus.ensure(engine, "basic")
     base = f"{registry.host}/imgharness-by-hand-{uuid.uuid4().hex[:8]}/{engine.id}"
     refs = [f"{base}/{ns}/img:{tag}" for ns in ("ns1", "ns2") for tag in ("latest", "1.0.0")]
     try:
         for ref in refs:
-            _cli(engine, "tag", corpus_tag("basic"), ref)
+            _cli(engine, "tag", source, ref)
             _cli(engine, "push", "-q", ref)
-        inspected = json.loads(_cli(engine, "image", "inspect", corpus_tag("basic")).stdout)[0]
+        inspected = json.loads(_cli(engine, "image", "inspect", source).stdout)[0]
         digests = inspected.get("RepoDigests") or []
         served = set()
         for ref in refs:

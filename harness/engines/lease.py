@@ -21,7 +21,7 @@ from harness.engines import daemon
 from harness.engines.adapter import Engine
 from harness.engines.farm import REGISTRY_HOST, EngineStatus, Farm
 from harness.errors import EngineUnavailable, HarnessError
-from harness.registry import Registry, start_registry, stop_registry
+from harness.registry import IMAGE_REPO, Registry, start_registry, stop_registry
 
 
 class FarmLease:
@@ -74,7 +74,12 @@ class FarmLease:
             (self.leases / self.token).write_text(json.dumps([pid, daemon.start_time(pid)]))
             return statuses
 
-    def registry(self, host: Engine | None = None) -> Registry:
+    @property
+    def holds(self) -> bool:
+        """True while this process's lease file exists."""
+        return (self.leases / self.token).exists()
+
+    def registry(self, host: Engine | None = None, image_repo: str | None = None) -> Registry:
         """The shared registry, started by the first process that needs it: on `host` if given
         (the user's own engines), else on the farm's registry-host daemon, which no test restarts."""
         with self._locked():
@@ -93,7 +98,8 @@ class FarmLease:
                         raise EngineUnavailable(f"cannot start the registry's daemon: {st.error}", engine=REGISTRY_HOST)
                     owned["engines"] = sorted(set(owned["engines"]) | {REGISTRY_HOST})
                 host = Engine(st.spec())
-            reg, _ = start_registry(host, self.farm.registry_port, self.farm.cache, self.token)
+            reg, _ = start_registry(host, self.farm.registry_port, self.farm.cache, self.token,
+                                    image_repo=image_repo or IMAGE_REPO)
             self.registry_file.write_text(json.dumps(reg.__dict__))
             owned["registry"] = True
             self.owned.write_text(json.dumps(owned))
