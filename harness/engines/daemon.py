@@ -14,6 +14,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 from harness.errors import EngineUnavailable
 
@@ -78,6 +79,21 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def session_members(leader: int, born_after: int | None) -> list[int]:
+    """Processes still in the session `leader` started (ours, since we start every daemon with setsid),
+    born after it: what a killed daemon leaves behind (its containerd, shims) even once reparented."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        pid, sid, started = int(stat.parent.name), int(fields[3]), int(fields[19])
+        if sid == leader and pid != leader and (born_after is None or started >= born_after):
+            members.append(pid)
+    return members
+
+
 def _reap(pid: int) -> None:
     try:
         os.waitpid(pid, os.WNOHANG)
@@ -88,13 +104,22 @@ def _reap(pid: int) -> None:
 def stop(pid: int, *, started: int | None = None, timeout: float = 30.0) -> None:
     """Stop `pid` and every process below it: SIGTERM, wait, then SIGKILL what is left.
 
-    `started` is the start time recorded when we launched it; if the pid now
-    belongs to another process (reused), nothing is signalled.
+    `started` is the start time recorded when we launched it.  A daemon that was
+    killed leaves its session behind (containerd, shims): those are stopped too.
+    If the pid now belongs to another process (reused), that process is never
+    signalled, and of the session only what was born before it counts as ours.
     """
-    if not alive(pid) or (started is not None and start_time(pid) != started):
+    reused = alive(pid) and started is not None and start_time(pid) != started
+    leftovers = []
+    if started is not None:
+        newcomer = start_time(pid) if reused else None
+        leftovers = [(p, t) for p in session_members(pid, started)
+                     if (t := start_time(p)) is not None and (newcomer is None or t < newcomer)]
+    if reused or not alive(pid):
+        _stop_all(leftovers)
         return
     tree = descendants(pid)
-    owned = [(p, start_time(p)) for p in tree]
+    owned = [(p, start_time(p)) for p in tree] + [m for m in leftovers if m[0] not in tree]
     _signal(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while alive(pid) and time.monotonic() < deadline:
@@ -103,21 +128,25 @@ def stop(pid: int, *, started: int | None = None, timeout: float = 30.0) -> None
     if alive(pid):
         _signal(pid, signal.SIGKILL)
     _reap(pid)
-    # dockerd stops its containerd itself; anything of its tree still alive after a grace period goes too
-    grace = time.monotonic() + 10
-    rest = [(p, t) for p, t in owned if alive(p) and start_time(p) == t]
-    for p, _ in rest:
-        _signal(p, signal.SIGTERM)
-    while any(alive(p) for p, _ in rest) and time.monotonic() < grace:
-        time.sleep(0.1)
-    for p, t in rest:
-        if alive(p) and start_time(p) == t:
-            _signal(p, signal.SIGKILL)
+    _stop_all(owned)  # dockerd stops its containerd itself; what is still alive goes now
     for _ in range(50):
         _reap(pid)
         if not alive(pid):
             break
         time.sleep(0.1)
+
+
+def _stop_all(procs: Sequence[tuple[int, int | None]], grace: float = 10.0) -> None:
+    """SIGTERM, a grace period, then SIGKILL — for each (pid, start time) still the same process."""
+    rest = [(p, t) for p, t in procs if alive(p) and start_time(p) == t]
+    for p, _ in rest:
+        _signal(p, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while any(alive(p) for p, _ in rest) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for p, t in rest:
+        if alive(p) and start_time(p) == t:
+            _signal(p, signal.SIGKILL)
 
 
 def _signal(pid: int, sig: signal.Signals) -> None:
