@@ -11,6 +11,7 @@ nothing of content, config or tags was lost.
 from __future__ import annotations
 
 import filecmp
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,11 @@ def test_save_conforms_to_the_canonical_archive(engine: Engine, loaded_image: st
     write_reference(archive, rewritten, epoch=EPOCH)  # the corpus was written with this epoch
     identical = filecmp.cmp(corpus[image], rewritten, shallow=False)
     record.measure("canonical_identical", identical)
+    # what compare and baseline match across hosts and upgrades: the image the engine kept, however it packed it
+    with open(rewritten, "rb") as f:
+        record.measure("canonical_digest", "sha256:" + hashlib.file_digest(f, "sha256").hexdigest())
+    record.measure("archive_format", str(archive.format))
+    record.measure("image_id", archive.images[0].id)
     losses = [f for f in result.findings if changes_the_image(f)]
     assert not losses, render_text(result, limit=15)
     assert identical, "the canonical form of the engine's save differs from the canonical original"
