@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import platform
+import sys
+import tempfile
 import time
 import uuid
 from datetime import datetime, timezone
@@ -81,10 +83,31 @@ class ResultCollector:
         report_dir: Path | None = self.config.stash[_config_key()].report_dir
         if report_dir is None:
             return
-        report_dir.mkdir(parents=True, exist_ok=True)
-        tmp = report_dir / "report.json.partial"
-        tmp.write_text(json.dumps(self.document(), indent=2))
-        tmp.replace(report_dir / "report.json")
+        text = json.dumps(self.document(), indent=2)
+        try:
+            write_atomically(report_dir / "report.json", text)
+        except OSError as e:
+            # a full or read-only report directory must not lose the run: keep the report elsewhere
+            kept = Path(tempfile.mkdtemp(prefix="imgharness-report-")) / "report.json"
+            kept.write_text(text)
+            sys.stderr.write(f"imgharness: error: cannot write {report_dir / 'report.json'} ({e.strerror or e}); "
+                             f"the report is kept at {kept}\n")
+            session.exitstatus = REPORT_NOT_WRITTEN
+
+
+REPORT_NOT_WRITTEN = 6
+"""Exit status of a run whose results could not be written where asked (they are kept in a temp dir)."""
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write `text` to `path` through a partial file, so a reader never sees half a report."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    try:
+        partial.write_text(text)
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def _config_key() -> pytest.StashKey:
