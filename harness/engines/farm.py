@@ -179,7 +179,7 @@ class Farm:
     def _dir(self, fe: FarmEngine) -> Path:
         return self.root / fe.key
 
-    def _run_dir(self, fe: FarmEngine) -> Path:
+    def run_dir(self, fe: FarmEngine) -> Path:
         """A short exec root: podman refuses a runroot over 50 characters, unix sockets stop at 108."""
         key = hashlib.sha256(f"{self.root.resolve()}/{fe.key}".encode()).hexdigest()[:12]
         return Path("/run/imgharness") / key
@@ -216,7 +216,7 @@ class Farm:
 
     def _launch(self, fe: FarmEngine, prefix: Path, ports: tuple[int, ...]) -> daemon.Launch:
         d = self._dir(fe)
-        run = self._run_dir(fe)
+        run = self.run_dir(fe)
         for path in (d / "data", run / "exec", run / "tmp"):
             path.mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
@@ -314,7 +314,7 @@ class Farm:
         daemon.stop(rec["pid"], started=rec.get("started"))
         fe = {**self.engines, **self.services}[engine_id]
         _unmount_below(self._dir(fe))
-        _unmount_below(self._run_dir(fe))
+        _unmount_below(self.run_dir(fe))
         return True
 
 
