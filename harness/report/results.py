@@ -2,11 +2,14 @@
 
 Runs in the process that sees every test report (the xdist controller, or the
 only process); workers ship each result's data in `report.user_properties`.
+The document follows ``harness/report/schema/report-v1.json``; `imgharness run`
+passes its run id in ``IMGHARNESS_RUN_ID`` so the report names the directory it is in.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import platform
 import sys
 import tempfile
@@ -19,8 +22,15 @@ from typing import Any
 import pytest
 
 from harness import __version__
+from harness.engines.spec import redact_url
 
 SCHEMA_VERSION = 1
+ENGINE_FIELDS = ("id", "endpoint", "version", "storage", "os", "arch")
+RUN_ID_ENV = "IMGHARNESS_RUN_ID"
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
 
 
 def _outcome(report: pytest.TestReport, previous: str | None) -> str:
@@ -38,7 +48,7 @@ class ResultCollector:
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
-        self.run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+        self.run_id = os.environ.get(RUN_ID_ENV) or new_run_id()
         self.started = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self.results: dict[str, dict[str, Any]] = {}
         self.engines: dict[str, dict[str, Any]] = {}
@@ -70,7 +80,7 @@ class ResultCollector:
             self.engines[data["engine"]] = data["engine_info"]
 
     def document(self) -> dict[str, Any]:
-        engines = [self.engines.get(e, {"id": e}) for e in sorted({r["engine"] for r in self.results.values()})]
+        engines = [_engine_entry(e, self.engines.get(e, {})) for e in sorted({r["engine"] for r in self.results.values()})]
         return {
             "schema": SCHEMA_VERSION,
             "run": {"id": self.run_id, "started": self.started, "host": platform.node(),
@@ -108,6 +118,15 @@ def write_atomically(path: Path, text: str) -> None:
         partial.replace(path)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def _engine_entry(engine_id: str, info: dict[str, Any]) -> dict[str, Any]:
+    """Every schema field, null where the engine was never reached; the endpoint without its password."""
+    entry = {key: info.get(key) for key in ENGINE_FIELDS}
+    entry["id"] = engine_id
+    if entry["endpoint"]:
+        entry["endpoint"] = redact_url(str(entry["endpoint"]))
+    return entry
 
 
 def _config_key() -> pytest.StashKey:
