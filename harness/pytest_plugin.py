@@ -168,7 +168,14 @@ def run_namespace(harness_config: HarnessConfig) -> str:
 
 
 @pytest.fixture(scope="session")
-def corpus(harness_config: HarnessConfig, tmp_path_factory: pytest.TempPathFactory) -> RunCorpus:
+def run_tmp(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory of this run shared by its xdist workers (and by no other run)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if hasattr(pytestconfig, "workerinput") else base
+
+
+@pytest.fixture(scope="session")
+def corpus(harness_config: HarnessConfig, run_tmp: Path) -> RunCorpus:
     """The offline test images, tagged under the run's namespace: ``corpus[name]`` is an archive."""
     from harness.corpus import build_corpus
 
@@ -176,7 +183,7 @@ def corpus(harness_config: HarnessConfig, tmp_path_factory: pytest.TempPathFacto
         cached = build_corpus(default_home())
     except HarnessError as e:
         pytest.fail(f"cannot build the test corpus: {e}", pytrace=False)
-    return RunCorpus(cached, harness_config.namespace, tmp_path_factory.getbasetemp().parent / "run-corpus")
+    return RunCorpus(cached, harness_config.namespace, run_tmp / "run-corpus")
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import time
 import urllib.request
 import uuid
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,9 +29,9 @@ CHECKS = "repeated_saves or push_to_several"
 
 
 @pytest.fixture(scope="session")
-def suite_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def suite_report(run_tmp: Path) -> dict[str, Any]:
     """report.json of one suite run, shared by xdist workers (made once, behind a file lock)."""
-    shared = tmp_path_factory.getbasetemp().parent
+    shared = run_tmp
     out = shared / "suite-report"
     with FileLock(str(shared / "suite-report.lock")):
         if not (out / "report.json").exists():

@@ -7,6 +7,7 @@ else: images and tags a user had before a run are never touched.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from harness.engines.adapter import Engine
@@ -102,21 +103,35 @@ class EngineSession:
                 return candidate
         raise HarnessError("no reachable Docker engine to run the registry on")
 
-    def clean_up(self) -> dict[str, list[str]]:
-        """Remove every reference this run created (and only those) from every engine it used."""
+    def clean_up(self, settle: float = 3.0) -> dict[str, list[str]]:
+        """Remove every reference this run created (and only those) from every engine it used.
+
+        Through a fresh connection (after Ctrl-C the adapter's own may have been cut mid-request),
+        and until nothing new of ours has appeared for `settle` seconds: a load or pull cut short
+        on our side still finishes on the daemon's, and may tag its image after a first sweep."""
         removed: dict[str, list[str]] = {}
-        for engine_id, engine in self.engines.items():
+        for engine_id, used in self.engines.items():
             try:
-                refs = [t for image in engine.images() for t in image.get("RepoTags") or []
-                        if owned_by_run(t, self.namespace)]
+                engine = Engine(used.spec, timeout=120)
+            except HarnessError:
+                continue
+            try:
+                quiet_since = time.monotonic()
+                while time.monotonic() - quiet_since < settle:
+                    refs = [t for image in engine.images() for t in image.get("RepoTags") or []
+                            if owned_by_run(t, self.namespace) and t not in removed.get(engine_id, [])]
+                    for ref in refs:
+                        try:
+                            engine.remove(ref)
+                            removed.setdefault(engine_id, []).append(ref)
+                            quiet_since = time.monotonic()
+                        except HarnessError:
+                            continue  # e.g. still used by our registry container: removed after it stops
+                    time.sleep(0.5)
             except HarnessError:
                 continue  # an engine that is gone keeps nothing of ours we could still reach
-            for ref in refs:
-                try:
-                    engine.remove(ref)
-                    removed.setdefault(engine_id, []).append(ref)
-                except HarnessError:
-                    continue  # e.g. still used by our registry container: removed after it stops
+            finally:
+                engine.close()
         return removed
 
     def close(self) -> None:
