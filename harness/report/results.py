@@ -80,7 +80,8 @@ class ResultCollector:
             self.engines[data["engine"]] = data["engine_info"]
 
     def document(self) -> dict[str, Any]:
-        engines = [_engine_entry(e, self.engines.get(e, {})) for e in sorted({r["engine"] for r in self.results.values()})]
+        used = sorted({r["engine"] for r in self.results.values()} - {""})  # "": a check that needs no engine
+        engines = [_engine_entry(e, self.engines.get(e, {})) for e in used]
         return {
             "schema": SCHEMA_VERSION,
             "run": {"id": self.run_id, "started": self.started, "host": platform.node(),
