@@ -13,7 +13,7 @@ import pkgutil
 import sys
 from typing import Sequence
 
-from harness import __version__, commands
+from harness import __version__, commands, progress
 from harness.errors import HarnessError
 
 
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    progress.set_quiet(args.quiet)
     try:
         return int(args.func(args) or 0)
     except HarnessError as err:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from harness import progress
 from harness.engines.adapter import Engine
 from harness.engines.farm import Farm
 from harness.errors import EngineUnavailable, UsageError
@@ -35,7 +36,8 @@ def materialize(source: str, workdir: Path) -> Path:
     engine = Engine(status.spec())
     try:
         out = workdir / (re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{engine_id}_{ref}") + ".tar")
-        engine.save(ref, out)
+        with progress.watching(out, f"saving {source}"):  # a large image takes a while
+            engine.save(ref, out)
         return out
     finally:
         engine.close()

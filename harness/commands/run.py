@@ -1,55 +1,159 @@
 """`imgharness run`: the main job — the verification suites against the selected engines, with a report.
 
-Runs `pytest suites/` (two workers by default) and writes ``<report-dir>/report.json``
-and ``junit.xml``; the default report dir is ``reports/<run-id>/``.  Exit codes
-are pytest's: 0 every check passed, 1 some check failed or errored.
+Runs `pytest suites/` (two workers by default) and writes ``<report-dir>/report.json``,
+``junit.xml`` and ``index.html`` (also when checks fail); the default report dir is
+``reports/<run-id>/``.  Progress goes to stderr: the farm coming up, then one
+line per finished test in place of pytest's dots (``-q``: none).  Exit codes are
+pytest's: 0 every check passed, 1 some check failed or errored.
 """
 
 from __future__ import annotations
 
 import argparse
-import time
-import uuid
+import os
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
 
 import pytest
 
+from harness import progress
 from harness.errors import UsageError
+from harness.report.document import load_report
+from harness.report.html import render_html
+from harness.report.results import RUN_ID_ENV, new_run_id, write_atomically
+
+if TYPE_CHECKING:
+    from harness.engines.lease import FarmLease
 
 SUITES = Path(__file__).resolve().parents[2] / "suites"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run the verification suites and write a report")
-    p.add_argument("--engine", action="append", default=[], help="engine to test (repeatable; default: the farm)")
-    p.add_argument("--engines-file", help="inventory of engines (TOML)")
-    p.add_argument("--farm-engine", action="append", default=[], help="only these farm engines")
-    p.add_argument("--repeat", type=int, default=3, help="saves per check (default 3)")
+    add_engine_options(p)
     p.add_argument("--report-dir", type=Path, help="default: reports/<run-id>/")
-    p.add_argument("-n", "--workers", default="2", help="pytest-xdist workers (default 2; 0 = in process)")
     p.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: more pytest arguments")
     p.set_defaults(func=run)
 
 
+def add_engine_options(p: argparse.ArgumentParser, *, engine: bool = True) -> None:
+    """The options that choose engines and how the suites run (shared with `baseline`)."""
+    if engine:
+        p.add_argument("--engine", action="append", default=[], help="engine to test (repeatable; default: the farm)")
+        p.add_argument("--engines-file", help="inventory of engines (TOML)")
+        p.add_argument("--farm-engine", action="append", default=[], help="only these farm engines")
+    p.add_argument("--repeat", type=int, default=3, help="saves per check (default 3)")
+    p.add_argument("-n", "--workers", default="2", help="pytest-xdist workers (default 2; 0 = in process)")
+
+
 def run(args: argparse.Namespace) -> int:
+    run_id = new_run_id()
+    report_dir = args.report_dir or Path("reports") / run_id
+    extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
+    code = run_suites(report_dir, run_id=run_id, engines=args.engine, engines_file=args.engines_file,
+                      farm_engines=args.farm_engine, repeat=args.repeat, workers=args.workers,
+                      pytest_args=extra, quiet=args.quiet)
+    print(f"report: {report_dir / 'report.json'}")
+    if (report_dir / "index.html").exists():
+        print(f"html: {report_dir / 'index.html'}")
+    return code
+
+
+def run_suites(report_dir: Path, *, run_id: str | None = None, engines: Sequence[str] = (),
+               engines_file: str | None = None, farm_engines: Sequence[str] = (), repeat: int = 3,
+               workers: str = "2", pytest_args: Sequence[str] = (), quiet: bool = False) -> int:
+    """pytest over the suites into `report_dir` (report.json, junit.xml, index.html); pytest's exit code."""
     if not SUITES.is_dir():
         raise UsageError(f"no suites directory at {SUITES}")
-    report_dir = args.report_dir or Path("reports") / (time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6])
     report_dir.mkdir(parents=True, exist_ok=True)
-    extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
+    for stale in ("report.json", "index.html"):  # never render a previous run's report as this one's
+        (report_dir / stale).unlink(missing_ok=True)
+    extra = list(pytest_args)
     targets = [] if any(Path(a.split("::")[0]).exists() for a in extra if not a.startswith("-")) else [str(SUITES)]
     argv = [*targets, "-p", "no:cacheprovider", "--report-dir", str(report_dir),
-            f"--junitxml={report_dir / 'junit.xml'}", f"--repeat={args.repeat}", "-rfE"]
-    if args.workers != "0":
-        argv += ["-n", args.workers, "--dist", "loadgroup"]
-    if args.quiet:
+            f"--junitxml={report_dir / 'junit.xml'}", f"--repeat={repeat}", "-rfE"]
+    if workers != "0":
+        argv += ["-n", workers, "--dist", "loadgroup"]
+    if quiet:
         argv.append("-q")
-    for e in args.engine:
+    for e in engines:
         argv += ["--engine", e]
-    if args.engines_file:
-        argv += ["--engines-file", args.engines_file]
-    for e in args.farm_engine:
+    if engines_file:
+        argv += ["--engines-file", engines_file]
+    for e in farm_engines:
         argv += ["--farm-engine", e]
-    code = int(pytest.main(argv + extra))
-    print(f"report: {report_dir / 'report.json'}")
+    uses_farm = "--farm" in extra or (not engines and not engines_file and "--no-farm" not in extra)
+    lease = _start_farm(farm_engines) if uses_farm else None
+    previous = os.environ.get(RUN_ID_ENV)
+    os.environ[RUN_ID_ENV] = run_id or new_run_id()
+    try:
+        code = int(pytest.main(argv + extra, plugins=[] if quiet else [MatrixProgress()]))
+    finally:
+        _restore(RUN_ID_ENV, previous)
+        if lease is not None:
+            lease.release()
+    _write_html(report_dir)
     return code
+
+
+def _start_farm(ids: Sequence[str]) -> FarmLease:
+    """Bring the farm up here, with progress, under a lease of its own: the test processes find it
+    running, and the last lease given back stops what leases started, as before."""
+    from harness.engines.farm import Farm
+    from harness.engines.lease import FarmLease
+
+    lease = FarmLease(Farm(), token=f"run-{os.getpid()}")
+    progress.say("farm: checking engines")
+    for st in lease.acquire(list(ids) or None, progress.say):
+        progress.say(f"farm: {st.id} {'ready' if st.healthy else 'FAILED: ' + (st.error or 'not running')}")
+    return lease
+
+
+def _restore(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
+
+
+def _write_html(report_dir: Path) -> None:
+    report = report_dir / "report.json"
+    if not report.exists():
+        print(f"imgharness: no {report}: the run stopped before its results were written; no index.html",
+              file=sys.stderr)
+        return
+    write_atomically(report_dir / "index.html", render_html(load_report(report)))
+
+
+class MatrixProgress:
+    """One progress line per finished suite test (check, engine, image, outcome), counted against the
+    tests collected, in place of pytest's dots.  It reads the outcome the result collector settled on,
+    so progress and report always agree."""
+
+    def __init__(self) -> None:
+        self.session: pytest.Session | None = None
+        self.done = 0
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self.session = session
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_report_teststatus(self, report: pytest.TestReport) -> Any:
+        category, letter, word = yield
+        if dict(report.user_properties).get("harness"):
+            return category, "", word  # still counted and named in the summary; our line replaces the dot
+        return category, letter, word
+
+    @pytest.hookimpl(trylast=True)  # after the collector settled the outcome
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "teardown" or self.session is None:
+            return
+        collector = self.session.config.pluginmanager.get_plugin("harness-results")
+        result = collector.results.get(report.nodeid) if collector is not None else None
+        if result is None:
+            return
+        self.done += 1
+        total = self.session.testscollected
+        progress.say(f"[{self.done:>{len(str(total))}}/{total}] {result['check']} · {result['engine'] or '-'} · "
+                     f"{result['image'] or '-'}: {result['outcome'] or 'error'} ({result['duration_s']:.1f} s)")
