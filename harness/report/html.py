@@ -290,7 +290,8 @@ def _digests(report: dict[str, Any]) -> str:
         items = "".join(f"<li><b>{escape(d['image'])}</b>: " + "; ".join(
             f"<code>{escape(value_text(dg))}</code> on {escape(', '.join(keys))}" for dg, keys in d["digests"].items())
             + "</li>" for d in diffs)
-        flagged = f'<p class="o-fail" style="padding:4px 8px">Differs between hosts:</p><ul>{items}</ul>'
+        flagged = (f'<p class="o-fail" style="padding:4px 8px">Not the same image everywhere: more than one '
+                   f'canonical digest for</p><ul>{items}</ul>')
     elif report["run"].get("sources"):
         flagged = '<p class="o-pass" style="padding:4px 8px">Every host saved every image to the same canonical digest.</p>'
     engines = sorted({e for row in table.values() for e in row})
