@@ -208,10 +208,11 @@ class RunCorpus:
     removes exactly what it loaded.  The re-tagged archives are canonical too.
     """
 
-    def __init__(self, cached: dict[str, Path], namespace: str, workdir: Path) -> None:
+    def __init__(self, cached: dict[str, Path], namespace: str, workdir: Path, busybox: Path) -> None:
         self.cached = cached
         self.namespace = namespace
         self.workdir = workdir
+        self.busybox = busybox
 
     def tag(self, name: str) -> str:
         return corpus_tag(name, self.namespace)
@@ -229,6 +230,25 @@ class RunCorpus:
                 images = tuple(dataclasses.replace(i, repo_tags=(self.tag(name),)) for i in archive.images)
                 write_reference(dataclasses.replace(archive, images=images), out, epoch=EPOCH)
         return out
+
+    def unique(self, name: str, size: int) -> tuple[Path, str]:
+        """An image no engine can already hold: busybox plus `size` bytes seeded by the run and `name`.
+
+        For checks that must see a layer really downloaded (pull-resume): a layer any image on the
+        engine shares would be skipped, and we never delete images we did not create to force it."""
+        tag = f"{self.namespace}/{name}:v1"
+        out = self.workdir / f"unique-{name}.tar"
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(out) + ".lock", timeout=600):
+            if not out.exists():
+                seed = f"{self.namespace}/{name}"
+
+                def payload(tf: tarfile.TarFile) -> None:
+                    _dir(tf, "payload")
+                    _file(tf, "payload/random.bin", prng_bytes(seed, size))
+
+                build_from_layers([busybox_layer(self.busybox), payload], out, tag=tag, epoch=EPOCH)
+        return out, tag
 
     def ensure(self, engine: "Engine", name: str) -> str:
         """Load corpus image `name` into `engine` unless it is there; returns its tag."""

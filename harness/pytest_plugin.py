@@ -26,7 +26,7 @@ os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 
 from harness.engines.adapter import Engine  # noqa: E402
 from harness.corpus import RunCorpus  # noqa: E402
-from harness.engines.farm import DEFAULT_ENGINES, default_home  # noqa: E402
+from harness.engines.farm import DEFAULT_ENGINES, default_home, package_cache  # noqa: E402
 from harness.engines.session import EngineSession, EngineSlot  # noqa: E402
 from harness.engines.spec import EngineSpec  # noqa: E402
 from harness.errors import ArchiveError, HarnessError  # noqa: E402
@@ -177,13 +177,14 @@ def run_tmp(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactor
 @pytest.fixture(scope="session")
 def corpus(harness_config: HarnessConfig, run_tmp: Path) -> RunCorpus:
     """The offline test images, tagged under the run's namespace: ``corpus[name]`` is an archive."""
-    from harness.corpus import build_corpus
+    from harness.corpus import BUSYBOX, build_corpus
 
     try:
         cached = build_corpus(default_home())
+        busybox = BUSYBOX.provision(package_cache(default_home())) / "bin" / "busybox"
     except HarnessError as e:
         pytest.fail(f"cannot build the test corpus: {e}", pytrace=False)
-    return RunCorpus(cached, harness_config.namespace, run_tmp / "run-corpus")
+    return RunCorpus(cached, harness_config.namespace, run_tmp / "run-corpus", busybox)
 
 
 @pytest.fixture

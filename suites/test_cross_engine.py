@@ -109,7 +109,8 @@ def test_pulled_image_is_the_same_on_every_engine(engine: Engine, image: str, pu
             pass
     original = read_archive(corpus[image])
     result = diff_archives(original, record.read(saved, f"save of {published}"))
-    content = [f for f in result.findings if changes_the_image(f)]
+    # the pulled image is named after the registry, not like the original: names are not content
+    content = [f for f in result.findings if changes_the_image(f) and f.category is not Category.TAGS]
     record.add(*content)
     expected = _expected_from_config(dict(original.images[0].config))
     drift = DeepDiff(expected, _observed(inspect), ignore_order=False, verbose_level=2)
