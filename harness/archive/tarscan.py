@@ -70,6 +70,8 @@ def iter_members(reader: ForwardReader, *, strict_names: bool) -> Iterator[tarfi
             if ti is None:
                 break
             cast(Any, tf).members.clear()  # tarfile keeps every member; we do not need them
+            if ti.size < 0:  # base-256 fields can be negative; tarfile takes them as they are
+                raise MalformedArchive(f"negative size {ti.size} in the header at offset {ti.offset}")
             yield ti
     except tarfile.TarError as e:
         raise MalformedArchive(f"not a valid tar ({e})" if reader.tell() <= 512 else f"broken tar: {e}") from e
