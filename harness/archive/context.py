@@ -71,6 +71,8 @@ class ReadContext:
         """Raw bytes, parsed value and diff_ids of an image config."""
         raw, config = self.json(e, what)
         expect(config, dict, what)
+        if config.get("config") is not None:  # the run config, read by every consumer as an object
+            expect(config["config"], dict, f"{what}: config")
         rootfs = expect(config.get("rootfs"), dict, f"{what}: rootfs")
         diff_ids = expect(rootfs.get("diff_ids", []), list, f"{what}: rootfs.diff_ids")
         return raw, config, tuple(check_digest_string(d, f"{what}: rootfs.diff_ids") for d in diff_ids)
@@ -81,7 +83,7 @@ class ReadContext:
             return e.digest
         if e.name not in self._diff_digests:
             opener = self.index.opener(e)
-            self._diff_digests[e.name] = hash_all(lambda: inflate(opener(), e.compression))[0]
+            self._diff_digests[e.name] = hash_all(lambda: inflate(opener(), e.compression, size=e.size))[0]
         return self._diff_digests[e.name]
 
     def layer(self, e: IndexedEntry, *, position: int, diff_id: str, media_type: str, where: str) -> ArchiveLayer:
