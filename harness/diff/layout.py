@@ -115,7 +115,7 @@ def _index(a: Archive, b: Archive, ex: Explanation) -> list[Finding]:
         def blob(d: Item) -> str:
             return "blobs/" + str(d.get("digest")).replace(":", "/", 1)
 
-        return [d for d in index.get("manifests", []) if blob(d) not in owned]
+        return [d for d in index.get("manifests") or [] if blob(d) not in owned]
 
     ib = ex.rewrite.json(dict(b.index))
     findings = [
