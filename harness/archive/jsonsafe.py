@@ -1,9 +1,13 @@
 """Bounded JSON for archive metadata.
 
 Metadata (index.json, manifests, configs, manifest.json) comes from untrusted
-archives: cap its size before reading it into memory and its nesting depth
-before anything walks it recursively, reject what Go's decoder would reject
-(invalid UTF-8, NaN), and turn every parse failure into one `MalformedArchive`.
+archives: cap its size before reading it into memory, the number of values
+before parsing (parsed, ``[[],[],…]`` takes 25 times its bytes), and its
+nesting depth before anything walks it recursively; reject what Go's decoder
+would reject (invalid UTF-8, NaN), and turn every parse failure into one
+`MalformedArchive`.  Real metadata is kilobytes: registries refuse manifests
+over 4 MiB, and a config or manifest.json of many images stays far below the
+caps.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ from typing import Any
 
 from harness.errors import MalformedArchive
 
-MAX_JSON_BYTES = 64 * 1024 * 1024
+MAX_JSON_BYTES = 16 * 1024 * 1024
+MAX_VALUES = 1_000_000
 MAX_DEPTH = 200
 
 
@@ -25,6 +30,8 @@ def load_json(data: bytes, what: str) -> Any:
     """Parse `data` (named `what` in errors) within the size and depth limits."""
     if len(data) > MAX_JSON_BYTES:
         raise MalformedArchive(f"{what}: {len(data)} bytes of JSON exceeds the {MAX_JSON_BYTES >> 20} MiB limit")
+    if data.count(b",") + data.count(b"[") + data.count(b"{") >= MAX_VALUES:  # values <= commas + containers + 1
+        raise MalformedArchive(f"{what}: more than {MAX_VALUES} JSON values")
     try:
         text = data.decode("utf-8")
         value = json.loads(text, parse_constant=_reject_constant)
