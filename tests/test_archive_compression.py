@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import gzip
 import io
+import struct
 from pathlib import Path
 
 import pytest
 import zstandard
 
 from harness.archive import read_archive
-from harness.archive.compression import detect, inflate
-from harness.errors import MalformedArchive
+from harness.archive.compression import ALLOWANCE, RATIO, RATIO_ENV, detect, inflate
+from harness.errors import MalformedArchive, UsageError
 from harness.image import Compression
 from tests import archives as A
 
@@ -64,15 +65,15 @@ def test_multi_member_gzip_and_multi_frame_zstd_are_one_stream() -> None:
     half = len(data) // 2
     two_members = gzip.compress(data[:half]) + gzip.compress(data[half:])
     two_frames = zstandard.ZstdCompressor().compress(data[:half]) + zstandard.ZstdCompressor().compress(data[half:])
-    assert inflate(io.BytesIO(two_members), Compression.GZIP).read() == data
-    assert inflate(io.BytesIO(two_frames), Compression.ZSTD).read() == data
+    assert inflate(io.BytesIO(two_members), Compression.GZIP, size=len(two_members)).read() == data
+    assert inflate(io.BytesIO(two_frames), Compression.ZSTD, size=len(two_frames)).read() == data
 
 
 @pytest.mark.parametrize("how", ["gzip", "zstd"])
 def test_cut_compressed_streams_are_malformed_not_short(how: str) -> None:
     blob = A.compress(IMAGE.layers[0] * 50, how)
     with pytest.raises(MalformedArchive, match="corrupt compressed data"):
-        inflate(io.BytesIO(blob[: len(blob) // 2]), Compression(how)).read()
+        inflate(io.BytesIO(blob[: len(blob) // 2]), Compression(how), size=len(blob) // 2).read()
 
 
 def test_corrupt_gzip_layer_is_malformed_when_reading(tmp_path: Path) -> None:
@@ -82,3 +83,48 @@ def test_corrupt_gzip_layer_is_malformed_when_reading(tmp_path: Path) -> None:
     out = A.rewrite(path, tmp_path / "b.tar", {f"blobs/sha256/{A.hexof(A.sha(blob))}": broken})
     with pytest.raises(MalformedArchive, match=r"image\[0\]\.layer\[0\].*corrupt compressed data"):
         read_archive(out)
+
+
+def _zstd_frames() -> list[bytes]:
+    """Frames of every header shape: checksum, no content size, streamed, empty, and a skippable frame."""
+    data = IMAGE.layers[0] * 40
+    streamed = zstandard.ZstdCompressor().compressobj()
+    return [
+        zstandard.ZstdCompressor(write_checksum=True).compress(data),
+        zstandard.ZstdCompressor(write_content_size=False).compress(data[:5000]),
+        struct.pack("<II", 0x184D2A5E, 4) + b"skip",
+        zstandard.ZstdCompressor().compress(b""),
+        streamed.compress(data[:3000]) + streamed.flush(),
+    ]
+
+
+def test_zstd_frames_of_every_shape_read_and_every_cut_inside_one_is_an_error() -> None:
+    frames = _zstd_frames()
+    blob = b"".join(frames)
+    data = IMAGE.layers[0] * 40
+    assert inflate(io.BytesIO(blob), Compression.ZSTD, size=len(blob)).read() == data + data[:5000] + data[:3000]
+    ends = {sum(map(len, frames[:k])) for k in range(1, len(frames))}
+    for cut in range(1, len(blob)):
+        stream = inflate(io.BytesIO(blob[:cut]), Compression.ZSTD, size=cut)
+        if cut in ends:
+            stream.read()
+        else:
+            with pytest.raises(MalformedArchive, match="corrupt compressed data"):
+                stream.read()
+
+
+@pytest.mark.parametrize("how", ["gzip", "zstd"])
+def test_a_stream_inflating_beyond_the_ratio_limit_is_a_bomb(how: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    blob = A.compress(bytes(4 * ALLOWANCE), how)
+    limit = RATIO * len(blob) + ALLOWANCE
+    assert limit < 4 * ALLOWANCE
+    with pytest.raises(MalformedArchive, match=f"{len(blob)} compressed bytes inflate to more than {limit}") as e:
+        with inflate(io.BytesIO(blob), Compression(how), size=len(blob)) as s:
+            while s.read(65536):
+                pass
+    assert e.value.hint is not None and RATIO_ENV in e.value.hint
+    monkeypatch.setenv(RATIO_ENV, "0")
+    assert len(inflate(io.BytesIO(blob), Compression(how), size=len(blob)).read()) == 4 * ALLOWANCE
+    monkeypatch.setenv(RATIO_ENV, "lots")
+    with pytest.raises(UsageError, match=RATIO_ENV):
+        inflate(io.BytesIO(blob), Compression(how), size=len(blob))

@@ -42,7 +42,7 @@ class ArchiveLayer:
         return self.opener()
 
     def uncompressed(self) -> IO[bytes]:
-        return inflate(self.opener(), self.compression)
+        return inflate(self.opener(), self.compression, size=self.size)
 
     def files(self) -> Iterator[FileEntry]:
         return iter_layer_files(self.uncompressed, f"layer {self.entry_name}")
