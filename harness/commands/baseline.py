@@ -1,0 +1,88 @@
+"""`imgharness baseline record|check`: does an engine upgrade change behaviour?
+
+    imgharness baseline record --engine E -o baseline.json
+    imgharness baseline check baseline.json --engine CANDIDATE
+
+Both run the suites on one engine (as `imgharness run` does, into a temporary
+report dir unless ``--report-dir``), or read ``--from-report`` instead.  `--engine`
+takes a farm engine id (``docker-26.1.5-overlay2``) or any `--engine` form of the
+plugin (socket, tcp://, ssh://, context name).  `check` prints what changed and
+exits 0 without regressions, 1 with a regression (a pass that became fail or
+error, new nondeterminism), 2 on errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from harness import progress
+from harness.commands.run import add_engine_options, run_suites
+from harness.errors import HarnessError, UsageError
+from harness.report import baseline
+from harness.report.document import load_report
+from harness.report.results import write_atomically
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("baseline", help="record an engine's behaviour, or check a candidate engine against it")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    record = actions.add_parser("record", help="run the suites on an engine and store its behaviour")
+    record.add_argument("-o", "--output", type=Path, default=Path("baseline.json"), help="default: baseline.json")
+    check = actions.add_parser("check", help="run the suites on a candidate and print what changed")
+    check.add_argument("baseline", type=Path, help="a baseline.json from `baseline record`")
+    for q in (record, check):
+        q.add_argument("--engine", required=True,
+                       help="farm engine id, or an engine as `run --engine` takes it (socket, tcp://, context)")
+        q.add_argument("--from-report", type=Path, help="read this report.json instead of running the suites")
+        q.add_argument("--report-dir", type=Path, help="where the suite run writes its report (default: a temp dir)")
+        add_engine_options(q, engine=False)
+        q.add_argument("--image", action="append", default=[], help="only these corpus images (repeatable)")
+        q.add_argument("-k", dest="keyword", help="only tests matching this pytest -k expression")
+    record.set_defaults(func=run_record)
+    check.set_defaults(func=run_check)
+
+
+def run_record(args: argparse.Namespace) -> int:
+    doc = baseline.distill(*_report_for(args))
+    write_atomically(args.output, json.dumps(doc, indent=2) + "\n")
+    bad = sum(b["outcome"] in baseline.BAD for b in doc["behaviour"].values())
+    print(f"baseline of {doc['engine']['id']}: {len(doc['behaviour'])} results ({bad} failing or erroring) "
+          f"→ {args.output}")
+    return 0
+
+
+def run_check(args: argparse.Namespace) -> int:
+    try:
+        recorded = baseline.check_baseline(json.loads(args.baseline.read_text()), str(args.baseline))
+    except (OSError, ValueError) as e:
+        raise UsageError(f"{args.baseline}: cannot read the baseline ({e})") from e
+    candidate = baseline.distill(*_report_for(args))
+    changes = baseline.compare(recorded, candidate)
+    print(baseline.render(recorded, candidate, changes), end="")
+    return 1 if any(c.verdict == "regression" for c in changes) else 0
+
+
+def _report_for(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    """The report to distill and the engine's id in it: read, or made by running the suites on the engine."""
+    if args.from_report:
+        return load_report(args.from_report), args.engine
+    from harness.engines.farm import Farm
+
+    report_dir = args.report_dir or Path(tempfile.mkdtemp(prefix="imgharness-baseline-"))
+    on_farm = args.engine in Farm().engines
+    progress.say(f"running the suites on {args.engine} (report in {report_dir})")
+    extra = [a for image in args.image for a in ("--image", image)] + (["-k", args.keyword] if args.keyword else [])
+    code = run_suites(report_dir, engines=[] if on_farm else [args.engine],
+                      farm_engines=[args.engine] if on_farm else [], repeat=args.repeat, workers=args.workers,
+                      pytest_args=extra, quiet=args.quiet)
+    if code not in (0, 1) or not (report_dir / "report.json").exists():
+        raise HarnessError(f"the suite run on {args.engine} did not complete (pytest exit {code})",
+                           hint=f"see {report_dir}")
+    progress.say(f"report: {report_dir / 'index.html'}")
+    report = load_report(report_dir / "report.json")
+    ids = [e["id"] for e in report["engines"]]
+    return report, args.engine if on_farm or args.engine in ids or len(ids) != 1 else ids[0]
