@@ -19,6 +19,7 @@ from typing import IO, Any, Iterator
 import docker
 import docker.errors
 import requests.exceptions
+from docker.constants import MINIMUM_DOCKER_API_VERSION
 from docker.tls import TLSConfig
 
 from harness.engines.identity import Identity, identify
@@ -57,8 +58,13 @@ def api_client(spec: EngineSpec, timeout: int = DEFAULT_TIMEOUT) -> docker.APICl
                         verify=spec.tls.ca_cert if (spec.tls.verify and spec.tls.ca_cert) else spec.tls.verify)
     base_url = spec.endpoint.replace("tcp://", "https://", 1) if tls and spec.endpoint.startswith("tcp://") else spec.endpoint
     with translated(spec.label or spec.redacted_endpoint):
-        return docker.APIClient(base_url=base_url, tls=tls, version="auto", timeout=timeout,
-                                use_ssh_client=spec.endpoint.startswith("ssh://"))
+        client = docker.APIClient(base_url=base_url, tls=tls, timeout=timeout, version=MINIMUM_DOCKER_API_VERSION,
+                                  use_ssh_client=spec.endpoint.startswith("ssh://"))
+        if spec.tls is not None and spec.tls.ca_cert:
+            # requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE replace the engine's own CA: never for an engine
+            client.trust_env = False
+        client._version = client._retrieve_server_version()  # what version="auto" does, after that fix
+        return client
 
 
 class Engine:
