@@ -82,7 +82,7 @@ class EngineStatus:
     started: int | None = field(default=None, repr=False)
 
     def spec(self) -> EngineSpec:
-        return EngineSpec(self.endpoint, label=self.id, expect_id=self.id, managed=True, pid=self.pid)
+        return EngineSpec(self.endpoint, label=self.id, managed=True)
 
 
 def default_home() -> Path:

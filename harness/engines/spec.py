@@ -29,9 +29,7 @@ class EngineSpec:
     endpoint: str                 # unix:///…/docker.sock, tcp://host:2376, ssh://user@host
     label: str | None = None      # the user's name for it (inventory key, context name)
     tls: TLSMaterial | None = None
-    expect_id: str | None = None  # the id it must report (farm engines); another id is an error
     managed: bool = False         # started by our farm: the harness may restart it
-    pid: int | None = None        # daemon pid, for managed engines
 
     @property
     def redacted_endpoint(self) -> str:
