@@ -1,9 +1,17 @@
 """Files inside two layers whose diff_ids differ, compared by path.
 
 Only called for layers whose uncompressed digests differ, so identical layers
-cost nothing. Each side is held as a dict of path → `FileEntry` (headers and
-content digests, never content). The sides are read one after the other:
-reading both in threads measured slower (tar parsing holds the GIL).
+cost nothing. Two saves of one layer nearly always list the same paths in
+the same order, so both tars are first walked side by side as raw members
+(`harness.archive.tarblocks`): byte-identical members cost a comparison,
+no header parsing and no hashing, and memory stays flat whatever the layer
+holds. Content digests are computed only for files whose bytes differ.
+
+When the walk meets what it cannot pair position by position (a path added,
+removed or moved) or anything unusual, each side is indexed instead as a
+dict of path → `FileEntry` (headers and content digests, never content);
+that is also what the walk's findings equal. The sides are indexed one after
+the other: reading both in threads measured slower (tar parsing holds the GIL).
 
 When every file is the same, the diff_ids still differ for a reason: the
 order of entries (`order`) or the tar encoding itself (`archive-format`:
@@ -12,10 +20,22 @@ PAX vs GNU headers, padding, end-of-archive blocks).
 
 from __future__ import annotations
 
+import hashlib
+from typing import IO
+
+from harness.archive.streams import CHUNK, ForwardReader, hash_exact
+from harness.archive.tarblocks import BLOCK, RawMember, TarBlocks, Unusual
 from harness.diff.headers import describe, header_changes, normalize_name
 from harness.diff.matching import first_divergence
+from harness.errors import MalformedArchive
 from harness.findings import Category, Finding
-from harness.image import FileEntry, Layer
+from harness.image import FileEntry, Layer, TarHeader
+
+Digests = tuple[str | None, str | None]
+
+
+class _Diverged(Exception):
+    """The two layers do not list the same paths in the same order."""
 
 
 def index_files(layer: Layer) -> tuple[dict[str, FileEntry], list[str]]:
@@ -32,6 +52,21 @@ def index_files(layer: Layer) -> tuple[dict[str, FileEntry], list[str]]:
 
 def compare_files(where: str, a: Layer, b: Layer) -> list[Finding]:
     """Findings for every file that differs between two layers, at ``where:path``."""
+    try:
+        findings = _walk_side_by_side(where, a, b)
+    except (_Diverged, Unusual, MalformedArchive):
+        findings = _compare_indexed(where, a, b)
+    return findings or [_encoding_only(where, a, b)]
+
+
+def _encoding_only(where: str, a: Layer, b: Layer) -> Finding:
+    return Finding(
+        Category.ARCHIVE_FORMAT, where, a.diff_id, b.diff_id,
+        "same files and headers, other tar encoding (e.g. PAX vs GNU headers, padding)",
+    )
+
+
+def _compare_indexed(where: str, a: Layer, b: Layer) -> list[Finding]:
     files_a, order_a = index_files(a)
     files_b, order_b = index_files(b)
     findings: list[Finding] = []
@@ -55,9 +90,103 @@ def compare_files(where: str, a: Layer, b: Layer) -> list[Finding]:
         findings.append(Finding(
             Category.ORDER, where, x, y, f"entries in another order, first at common entry {k}",
         ))
-    elif not findings:
-        findings.append(Finding(
-            Category.ARCHIVE_FORMAT, where, a.diff_id, b.diff_id,
-            "same files and headers, other tar encoding (e.g. PAX vs GNU headers, padding)",
-        ))
     return findings
+
+
+def _walk_side_by_side(where: str, a: Layer, b: Layer) -> list[Finding]:
+    """Members of both layers pairwise; `_Diverged` as soon as two paths differ.
+
+    A path listed twice is judged by its last pair (the last one wins on
+    extraction), so findings are kept per path until the walk ends.
+    """
+    found: dict[str, list[Finding]] = {}
+    with a.uncompressed() as sa, b.uncompressed() as sb:
+        ta, tb = TarBlocks(sa), TarBlocks(sb)
+        while True:
+            ma = ta.next()
+            mb = tb.next(ma)
+            if ma is None or mb is None:
+                if ma is not mb:
+                    raise _Diverged()
+                break
+            if ma.raw == mb.raw:
+                digests = _content(ta, tb, ma, mb, a, b)
+                if digests is None and not found:
+                    continue
+                path = normalize_name(ma.name)
+                if digests is None:
+                    found.pop(path, None)
+                    continue
+                header = ma.header()
+                found[path] = _findings(f"{where}:{path}", header, header, digests)
+                continue
+            ha, hb = ma.header(), mb.header()
+            path = normalize_name(ha.name)
+            if normalize_name(hb.name) != path:
+                raise _Diverged()
+            digests = _content(ta, tb, ma, mb, a, b)
+            found[path] = _findings(f"{where}:{path}", ha, hb, digests or (None, None))
+            if not found[path]:
+                del found[path]
+    return [f for fs in found.values() for f in fs]
+
+
+def _findings(where: str, ha: TarHeader, hb: TarHeader, digests: Digests) -> list[Finding]:
+    return [Finding(c.category, where, c.a, c.b, c.note) for c in header_changes(ha, hb, digests=digests)]
+
+
+def _content(ta: TarBlocks, tb: TarBlocks, ma: RawMember, mb: RawMember, a: Layer, b: Layer) -> Digests | None:
+    """Read both members' content; None when it is the same bytes, else the digests of both sides.
+
+    Equal bytes are compared, never hashed; a large file whose bytes differ
+    after its first chunk is hashed again from fresh streams of both layers.
+    """
+    if not ma.data and not mb.data:
+        return None
+    if not (ma.data and mb.data and ma.size == mb.size):
+        return _read_digest(ta, ma), _read_digest(tb, mb)
+    size = ma.size
+    padded = size + (-size % BLOCK)
+    if padded <= CHUNK:
+        xa, xb = ta.exact(padded), tb.exact(padded)
+        if xa == xb or xa[:size] == xb[:size]:  # padding is not content
+            return None
+        return _sha256(xa[:size]), _sha256(xb[:size])
+    left = size
+    while left:
+        n = min(left, CHUNK)
+        xa, xb = ta.exact(n), tb.exact(n)
+        left -= n
+        if xa != xb:
+            ta.skip(left + (-size % BLOCK))
+            tb.skip(left + (-size % BLOCK))
+            return _member_digest(a, ma), _member_digest(b, mb)
+    ta.skip(-size % BLOCK)
+    tb.skip(-size % BLOCK)
+    return None
+
+
+def _read_digest(t: TarBlocks, m: RawMember) -> str | None:
+    """Digest of a member's content read from the walk (None for members without content)."""
+    if not m.data:
+        return None
+    h = hashlib.sha256()
+    left = m.size
+    while left:
+        piece = t.exact(min(left, CHUNK))
+        h.update(piece)
+        left -= len(piece)
+    t.skip(-m.size % BLOCK)
+    return "sha256:" + h.hexdigest()
+
+
+def _member_digest(layer: Layer, m: RawMember) -> str:
+    """Digest of a large member's content from a fresh stream (its start was compared, not hashed)."""
+    stream: IO[bytes] = layer.uncompressed()
+    with ForwardReader(stream) as reader:
+        reader.seek(m.offset)
+        return hash_exact(reader, m.size)[0]
+
+
+def _sha256(data: bytes | bytearray) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()

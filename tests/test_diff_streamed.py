@@ -1,0 +1,143 @@
+"""The side-by-side walk of two layers gives exactly the findings of indexing both, only faster.
+
+Each case runs both ways: `compare_files` (the walk, falling back to indexing)
+and indexing alone. Cases that list the same paths in the same order must be
+decided by the walk itself; the others must make it give up.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tests.memlayer import F, MemLayer, layer
+
+from harness.archive.tarblocks import TarBlocks, Unusual
+from harness.diff import sort_findings
+from harness.diff.files import _compare_indexed, _Diverged, _encoding_only, _walk_side_by_side, compare_files
+from harness.image import Compression
+
+BIG = bytes(range(256)) * 6000  # 1.5 MB: more than one read chunk
+BASE = [
+    F("etc/", type=tarfile.DIRTYPE, mode=0o755),
+    F("etc/hosts", b"127.0.0.1 localhost\n"),
+    F("etc/big.bin", BIG),
+    F("usr/bin/tool", b"\x7fELF" + b"x" * 3000, mode=0o755),
+    F("usr/bin/link", type=tarfile.SYMTYPE, linkname="tool"),
+    F("usr/share/" + "long/" * 30 + "name.txt", b"deep"),
+    F("empty", b""),
+]
+
+
+def expected(a: MemLayer, b: MemLayer) -> list:
+    return sort_findings(_compare_indexed("w", a, b) or [_encoding_only("w", a, b)])
+
+
+def check(a_files: list[F], b_files: list[F], *, walked: bool, fmt: int = tarfile.PAX_FORMAT,
+          compression: Compression = Compression.NONE) -> list:
+    a, b = layer(a_files, compression, fmt=fmt), layer(b_files, compression, fmt=fmt)
+    got = sort_findings(compare_files("w", a, b))
+    assert got == expected(a, b)
+    if walked:
+        _walk_side_by_side("w", a, b)
+    else:
+        with pytest.raises((_Diverged, Unusual)):
+            _walk_side_by_side("w", a, b)
+    return got
+
+
+def edit(files: list[F], which: str, **changes: object) -> list[F]:
+    return [F(**{**f.__dict__, **changes}) if f.path == which else f for f in files]
+
+
+@pytest.mark.parametrize("fmt", [tarfile.PAX_FORMAT, tarfile.GNU_FORMAT, tarfile.USTAR_FORMAT])
+@pytest.mark.parametrize("compression", [Compression.NONE, Compression.GZIP])
+def test_one_changed_file_is_found_by_the_walk(fmt: int, compression: Compression) -> None:
+    files = [f for f in BASE if fmt != tarfile.USTAR_FORMAT or len(f.path) < 100]
+    got = check(files, edit(files, "etc/hosts", data=b"10.0.0.1 other\n"), walked=True, fmt=fmt,
+                compression=compression)
+    assert [(f.category.value, f.where) for f in got] == [("content", "w:etc/hosts")]
+
+
+@pytest.mark.parametrize("data", [BIG[:-1] + b"!", b"!" + BIG[1:], BIG + b"more", b"short"])
+def test_large_file_differences_have_true_digests(data: bytes) -> None:
+    check(BASE, edit(BASE, "etc/big.bin", data=data), walked=True)
+
+
+@pytest.mark.parametrize("changes", [
+    {"mtime": 5}, {"mode": 0o600}, {"uid": 1000, "uname": "u"}, {"pax": {"SCHILY.xattr.user.k": "v"}},
+    {"type": tarfile.DIRTYPE, "data": b""}, {"type": tarfile.SYMTYPE, "data": b"", "linkname": "x"},
+    {"path": "./etc/hosts"},
+])
+def test_header_changes_match_indexing(changes: dict[str, object]) -> None:
+    check(BASE, edit(BASE, "etc/hosts", **changes), walked=True)
+
+
+def test_a_path_listed_twice_is_judged_by_its_last_pair() -> None:
+    twice = BASE + [F("etc/hosts", b"final")]
+    check(twice, edit(twice[:-1], "etc/hosts", data=b"first differs") + [F("etc/hosts", b"final")], walked=True)
+    check(twice, twice[:-1] + [F("etc/hosts", b"final differs")], walked=True)
+
+
+def test_only_encoding_differs_is_archive_format() -> None:
+    a, b = layer(BASE[:2], fmt=tarfile.USTAR_FORMAT), layer(BASE[:2], fmt=tarfile.GNU_FORMAT)
+    got = sort_findings(compare_files("w", a, b))
+    assert got == expected(a, b)
+    assert [f.category.value for f in got] == ["archive-format"]
+    _walk_side_by_side("w", a, b)
+
+
+@pytest.mark.parametrize("b_files", [
+    BASE + [F("new", b"n")], BASE[1:], [BASE[1], BASE[0], *BASE[2:]], edit(BASE, "etc/hosts", path="etc/hostz"),
+])
+def test_added_removed_or_moved_paths_fall_back_to_indexing(b_files: list[F]) -> None:
+    check(BASE, b_files, walked=False)
+
+
+def test_unusual_tars_fall_back_to_tarfile() -> None:
+    a = layer(BASE)
+    g = io.BytesIO()
+    with tarfile.open(fileobj=g, mode="w", format=tarfile.PAX_FORMAT, pax_headers={"comment": "global"}) as tar:
+        info = tarfile.TarInfo("etc/hosts")
+        tar.addfile(info)
+    b = MemLayer(g.getvalue())
+    assert sort_findings(compare_files("w", a, b)) == expected(a, b)
+    with pytest.raises(Unusual):
+        TarBlocks(b.uncompressed()).next()
+
+
+def test_truncated_layer_is_reported_as_indexing_reports_it() -> None:
+    a, b = layer(BASE), MemLayer(layer(BASE).tar[:5000])
+    with pytest.raises(Exception) as walked:
+        compare_files("w", a, b)
+    with pytest.raises(Exception) as indexed:
+        _compare_indexed("w", a, b)
+    assert (type(walked.value), str(walked.value)) == (type(indexed.value), str(indexed.value))
+
+
+_EDITS = st.sampled_from(["data", "grow", "mtime", "mode", "dup", "xattr"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, len(BASE) - 1), _EDITS), max_size=4))
+def test_random_edits_agree_with_indexing(edits: list[tuple[int, str]]) -> None:
+    b_files = list(BASE)
+    for i, kind in edits:
+        f = b_files[i]
+        if kind == "dup":
+            b_files.append(f)
+            continue
+        options: dict[str, dict[str, object]] = {
+            "data": {"data": bytes(reversed(f.data))}, "grow": {"data": f.data + b"+"},
+            "mtime": {"mtime": f.mtime + 1}, "mode": {"mode": 0o600},
+            "xattr": {"pax": {"SCHILY.xattr.user.k": "v"}},
+        }
+        changes = options[kind]
+        if f.type != tarfile.REGTYPE and "data" in changes:
+            continue
+        b_files[i] = F(**{**f.__dict__, **changes})
+    a, b = layer(BASE + [f for f in b_files[len(BASE):]]), layer(b_files)
+    assert sort_findings(compare_files("w", a, b)) == expected(a, b)
