@@ -78,11 +78,11 @@ def _report_for(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     extra = [a for image in args.image for a in ("--image", image)] + (["-k", args.keyword] if args.keyword else [])
     code = run_suites(report_dir, engines=[] if on_farm else [args.engine],
                       farm_engines=[args.engine] if on_farm else [], repeat=args.repeat, workers=args.workers,
-                      pytest_args=extra, quiet=args.quiet)
+                      pytest_args=extra, quiet=args.quiet, log=report_dir / "pytest.log")
     if code not in (0, 1) or not (report_dir / "report.json").exists():
         raise HarnessError(f"the suite run on {args.engine} did not complete (pytest exit {code})",
                            hint=f"see {report_dir}")
-    progress.say(f"report: {report_dir / 'index.html'}")
+    progress.say(f"report: {report_dir / 'index.html'} (pytest's output: {report_dir / 'pytest.log'})")
     report = load_report(report_dir / "report.json")
     ids = [e["id"] for e in report["engines"]]
     return report, args.engine if on_farm or args.engine in ids or len(ids) != 1 else ids[0]

@@ -10,6 +10,7 @@ pytest's: 0 every check passed, 1 some check failed or errored.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -62,8 +63,10 @@ def run(args: argparse.Namespace) -> int:
 
 def run_suites(report_dir: Path, *, run_id: str | None = None, engines: Sequence[str] = (),
                engines_file: str | None = None, farm_engines: Sequence[str] = (), repeat: int = 3,
-               workers: str = "2", pytest_args: Sequence[str] = (), quiet: bool = False) -> int:
-    """pytest over the suites into `report_dir` (report.json, junit.xml, index.html); pytest's exit code."""
+               workers: str = "2", pytest_args: Sequence[str] = (), quiet: bool = False,
+               log: Path | None = None) -> int:
+    """pytest over the suites into `report_dir` (report.json, junit.xml, index.html); pytest's exit code.
+    With `log`, pytest's own output goes to that file, leaving stdout to the caller's answer."""
     if not SUITES.is_dir():
         raise UsageError(f"no suites directory at {SUITES}")
     report_dir.mkdir(parents=True, exist_ok=True)
@@ -88,7 +91,8 @@ def run_suites(report_dir: Path, *, run_id: str | None = None, engines: Sequence
     previous = os.environ.get(RUN_ID_ENV)
     os.environ[RUN_ID_ENV] = run_id or new_run_id()
     try:
-        code = int(pytest.main(argv + extra, plugins=[] if quiet else [MatrixProgress()]))
+        with open(log, "w") if log else contextlib.nullcontext(sys.stdout) as out, contextlib.redirect_stdout(out):
+            code = int(pytest.main(argv + extra, plugins=[] if quiet else [MatrixProgress()]))
     finally:
         _restore(RUN_ID_ENV, previous)
         if lease is not None:

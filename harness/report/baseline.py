@@ -41,7 +41,8 @@ FACTS: dict[str, tuple[str, Callable[[dict[str, Any]], Any]]] = {
     "round-trip drift": ("nondeterminism", lambda r: _categories(r) if r["check"] == "round-trip" else None),
     "RepoDigests after push": ("RepoDigests", lambda r: r["metrics"].get("repodigests_after_push")),
     "RepoDigests after pull": ("RepoDigests", lambda r: r["metrics"].get("repodigests_after_pull")),
-    "registry digest": ("digest preservation", lambda r: r["metrics"].get("digest")),
+    "registry digest": ("digest preservation", lambda r: r["metrics"].get("digest") or r["metrics"].get("outcome")
+                        if r["check"] == "digest-preservation" else None),  # outcome: "copy or load failed"
     "pull retry": ("pull resume", lambda r: _retry(r["metrics"])),
     "retry uses Range": ("pull resume", lambda r: r["metrics"].get("retry_used_range")),
     "partial data left": ("pull resume", lambda r: None if r["metrics"].get("partial_bytes_left") is None
@@ -118,7 +119,7 @@ def compare(baseline: dict[str, Any], candidate: dict[str, Any]) -> list[Change]
         if b["outcome"] != a["outcome"]:
             verdict = ("regression" if b["outcome"] not in BAD and a["outcome"] in BAD else
                        "improvement" if b["outcome"] in BAD and a["outcome"] not in BAD else "change")
-            changes.append(Change("outcome", key, "outcome", b["outcome"], a["outcome"], verdict, a["message"][:160]))
+            changes.append(Change("outcome", key, "outcome", b["outcome"], a["outcome"], verdict, a["message"][:100]))
         for name in FACTS:
             old, new = b["facts"].get(name), a["facts"].get(name)
             if old == new or old is None or new is None:
