@@ -91,7 +91,7 @@ class ReadContext:
         try:
             actual = self.uncompressed_digest(e)
         except MalformedArchive as err:
-            raise MalformedArchive(f"{where} ({e.name}): {err.message}") from err
+            raise MalformedArchive(f"{where} ({e.name}): {err.message}", hint=err.hint) from err
         self.mismatch(where, diff_id, actual, "diff_id vs uncompressed layer")
         return ArchiveLayer(
             position=position,
@@ -102,4 +102,5 @@ class ReadContext:
             compression=e.compression,
             entry_name=e.name,
             opener=self.index.opener(e),
+            archive=self.index.path,
         )

@@ -37,6 +37,7 @@ class ArchiveLayer:
     compression: Compression
     entry_name: str
     opener: Opener = field(repr=False, compare=False)
+    archive: str = field(default="", compare=False)  # path of the archive file, named in errors
 
     def compressed(self) -> IO[bytes]:
         return self.opener()
@@ -45,11 +46,15 @@ class ArchiveLayer:
         return inflate(self.opener(), self.compression, size=self.size)
 
     def files(self) -> Iterator[FileEntry]:
-        return iter_layer_files(self.uncompressed, f"layer {self.entry_name}")
+        return iter_layer_files(self.uncompressed, f"layer {self.entry_name}", path=self.archive or None)
 
 
-def iter_layer_files(opener: Opener, what: str) -> Iterator[FileEntry]:
-    """Stream the members of the layer tar that `opener` yields, hashing regular files' content."""
+def iter_layer_files(opener: Opener, what: str, *, path: str | None = None) -> Iterator[FileEntry]:
+    """Stream the members of the layer tar that `opener` yields, hashing regular files' content.
+
+    Errors name the layer (`what`) and the archive file (`path`): layers are
+    read after `read_archive` returned, often with another archive beside.
+    """
     try:
         with ForwardReader(opener()) as reader:
             for position, ti in enumerate(iter_members(reader, strict_names=False)):
@@ -59,4 +64,4 @@ def iter_layer_files(opener: Opener, what: str) -> Iterator[FileEntry]:
                     digest, _ = hash_exact(reader, ti.size)
                 yield FileEntry(position, tar_header(ti), digest)
     except MalformedArchive as e:
-        raise MalformedArchive(f"{what}: {e.message}") from e
+        raise MalformedArchive(f"{what}: {e.message}", path=path, hint=e.hint) from e
