@@ -2,7 +2,9 @@
 
 Every subcommand lives in `harness.commands.<name>` and registers itself; this
 module is the one place where harness errors become a one-line message and an
-exit code (2 for errors, 130 for Ctrl-C), never a traceback.
+exit code (2 for errors, 130 for Ctrl-C), never a traceback.  Names read from
+layers may hold any bytes (kept as surrogate escapes), so standard output
+writes what it cannot encode as backslash escapes, as standard error does.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     progress.set_quiet(args.quiet)
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(errors="backslashreplace")
     try:
         return int(args.func(args) or 0)
     except HarnessError as err:
