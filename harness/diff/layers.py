@@ -1,9 +1,10 @@
 """Layers of a matched image pair: aligned by diff_id, compared by stored blob.
 
 Same diff_id, other stored digest: the layer was only recompressed, one
-`compression` finding and nothing else. Other diff_id: the cause is inside
-the layer, so the files are compared (`harness.diff.files`). A layer on one
-side only is `added` / `removed`.
+`compression` finding and nothing else (unless both blobs are uncompressed:
+then one diff_id is false and the content differs). Other diff_id: the cause
+is inside the layer, so the files are compared (`harness.diff.files`). A
+layer on one side only is `added` / `removed`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from harness.diff.files import compare_files
 from harness.diff.matching import align_layers
 from harness.findings import Category, Finding
-from harness.image import Layer
+from harness.image import Compression, Layer
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,12 @@ def _stored(layer: Layer) -> dict[str, str]:
     return {"compression": str(layer.compression), "digest": layer.digest}
 
 
+def _both_plain(la: Layer, lb: Layer) -> bool:
+    """Both blobs are the layer tars themselves: other bytes under one diff_id are other content, not
+    recompression (one side's diff_id is false, and reading it recorded a digest-mismatch)."""
+    return la.compression is Compression.NONE and lb.compression is Compression.NONE
+
+
 def compare_layers(label: str, a: tuple[Layer, ...], b: tuple[Layer, ...]) -> tuple[list[Finding], LayerOutcome]:
     """Findings for the layers of one image pair, and how they were aligned."""
     pairs, only_a, only_b = align_layers([x.diff_id for x in a], [y.diff_id for y in b])
@@ -43,7 +50,7 @@ def compare_layers(label: str, a: tuple[Layer, ...], b: tuple[Layer, ...]) -> tu
         la, lb = a[i], b[j]
         where = f"{label}.layer[{i}]"
         note = f"B's layer[{j}]" if i != j else ""
-        if la.diff_id == lb.diff_id:
+        if la.diff_id == lb.diff_id and (la.digest == lb.digest or not _both_plain(la, lb)):
             if la.digest != lb.digest:
                 findings.append(Finding(Category.COMPRESSION, where, _stored(la), _stored(lb), note))
                 changed = True
