@@ -4,7 +4,9 @@ deepdiff aligns lists of strings with a sequence matcher, so one variable
 inserted into ``Env`` is one change at ``$.config.Env[1]``, not a shift of
 every later item. Lists of objects (``history``, a manifest's ``layers``) it
 compares by position, so those are aligned here the same way (on canonical
-JSON) and only the items paired up are handed back to deepdiff.
+JSON) and only the items paired up are handed back to deepdiff.  deepdiff
+(with numpy) takes most of a second to import, so it is imported where two
+documents really differ, not by every command that imports the differ.
 """
 
 from __future__ import annotations
@@ -14,9 +16,6 @@ import re
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from typing import Any, Iterator
-
-from deepdiff import DeepDiff
-from deepdiff.helper import notpresent
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
@@ -88,6 +87,9 @@ def _changes(a: Any, b: Any, keys: tuple[str | int, ...]) -> list[JsonChange]:
         return []
     if _object_list(a) and _object_list(b):
         return _list_changes(a, b, keys)
+    from deepdiff import DeepDiff
+    from deepdiff.helper import notpresent
+
     tree = DeepDiff(a, b, view="tree", verbose_level=2, exclude_obj_callback_strict=lambda obj, _: _object_list(obj))
     changes = []
     for levels in tree.values():
