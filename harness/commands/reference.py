@@ -36,11 +36,11 @@ def run(args: argparse.Namespace) -> int:
 
     with tempfile.TemporaryDirectory(prefix="imgharness-reference-") as tmp:
         archive = read_archive(local_archive(args.source, Path(tmp)), source=args.source)
-        if not getattr(args, "quiet", False):
-            for problem in archive.problems:
-                print(f"imgharness: warning: {problem.category} {problem.where}: "
-                      f"expected {problem.a}, found {problem.b}", file=sys.stderr)
         write_reference(archive, args.output, layout=args.layout, keep_compression=args.keep_compression)
+    if not getattr(args, "quiet", False):  # after writing: a failure stays the one line of its error
+        for problem in archive.problems:
+            print(f"imgharness: warning: {problem.category} {problem.where}: "
+                  f"expected {problem.a}, found {problem.b}", file=sys.stderr)
     for image in archive.images:
         print(image.id, *image.repo_tags)
     return 0

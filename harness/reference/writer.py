@@ -68,7 +68,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from harness.archive.refnames import parse_tagged
-from harness.errors import DigestMismatch, UsageError
+from harness.errors import DigestMismatch, HarnessError, UsageError
 from harness.image import Archive, Compression, Image, Layer
 from harness.reference.legacy import legacy_layers
 from harness.reference.tarwriter import CanonicalTar
@@ -124,9 +124,11 @@ def write_reference(archive: Archive, out: str | os.PathLike[str], *, layout: La
                     keep_compression: bool = False, epoch: int | None = None) -> None:
     """Write the canonical archive of `archive`'s images to `out` (see the module docstring).
 
-    Writes to ``out + ".partial"`` and renames at the end; on any error (a
-    layer whose content does not hash to its diff_id raises `DigestMismatch`)
-    the partial file is removed and nothing is left at `out`.
+    Writes to ``out + ".partial"`` (created anew: an existing file of that
+    name is never overwritten) and renames at the end; on any error (a layer
+    whose content does not hash to its diff_id raises `DigestMismatch`, a file
+    that cannot be written `HarnessError`) the partial file is removed and
+    nothing is left at `out`.
     """
     if layout not in LAYOUTS:
         raise UsageError(f"unknown layout {layout!r} (choose from {', '.join(LAYOUTS)})")
@@ -135,8 +137,10 @@ def write_reference(archive: Archive, out: str | os.PathLike[str], *, layout: La
     plan = _plan(archive, keep_compression)
     out = os.fspath(out)
     partial = out + ".partial"
+    created = False
     try:
-        with open(partial, "wb") as f:
+        with open(partial, "xb") as f:
+            created = True
             tar = CanonicalTar(f, resolve_epoch(epoch))
             if layout == "legacy":
                 _write_legacy(tar, plan)
@@ -144,9 +148,11 @@ def write_reference(archive: Archive, out: str | os.PathLike[str], *, layout: La
                 _write_oci(tar, plan, keep_compression=keep_compression, with_manifest_json=layout == "docker")
             tar.close()
         os.replace(partial, out)
-    except BaseException:
-        if os.path.exists(partial):
+    except BaseException as e:
+        if created and os.path.exists(partial):
             os.remove(partial)
+        if isinstance(e, OSError):
+            raise HarnessError(f"cannot write {e.filename2 or e.filename or out}: {e.strerror or e}") from e
         raise
 
 
