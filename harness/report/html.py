@@ -16,7 +16,7 @@ from collections import Counter, defaultdict
 from datetime import datetime, timezone
 from html import escape
 from importlib import resources
-from typing import Any, Iterable
+from typing import Any
 from urllib.parse import quote
 
 from harness.findings import Category
@@ -317,7 +317,3 @@ def _engines(report: dict[str, Any]) -> str:
     return (f'<section id="engines"><h2>Engines</h2><table class="plain"><thead><tr>'
             f'{"".join(f"<th>{c}</th>" for c in cols)}</tr></thead><tbody>{rows}</tbody></table></section>')
 
-
-def outcome_counts(results: Iterable[dict[str, Any]]) -> dict[str, int]:
-    c = Counter(r["outcome"] for r in results)
-    return {o: c[o] for o in OUTCOMES if c[o]}
