@@ -4,6 +4,11 @@ tarfile stops *silently* at a garbled or cut header after the first member;
 `iter_members` looks at the block that stopped it and says which it was.  The
 TarInfo → `TarHeader` conversion lives here too, so outer entries and layer
 files are described the same way.
+
+tarfile reads the content of a PAX or GNU long-name header into memory whole
+(and parses it at five times its size) and follows a run of them by
+recursion: such headers are refused above 1 MiB, as Go's archive/tar does,
+and a run too long to follow is an error like any other broken header.
 """
 
 from __future__ import annotations
@@ -31,6 +36,21 @@ _TYPES = {
 
 # PAX records tarfile folds into TarInfo fields; the rest stay visible in `TarHeader.pax`.
 _FOLDED = frozenset({"path", "linkpath", "size", "mtime", "uid", "gid", "uname", "gname"})
+
+MAX_EXTENSION = 1 << 20  # Go's archive/tar: maxSpecialFileSize
+_EXTENSIONS = frozenset({tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE,
+                         tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK})
+
+
+class _TarInfo(tarfile.TarInfo):
+    """A header that refuses, before tarfile reads it, extension content larger than `MAX_EXTENSION`."""
+
+    @classmethod
+    def frombuf(cls, buf: bytes | bytearray, encoding: str, errors: str) -> _TarInfo:
+        ti = super().frombuf(buf, encoding, errors)
+        if ti.type in _EXTENSIONS and ti.size > MAX_EXTENSION:
+            raise MalformedArchive(f"a {ti.size}-byte extension header (PAX or long name) exceeds 1 MiB")
+        return ti
 
 
 def has_data(ti: tarfile.TarInfo) -> bool:
@@ -64,7 +84,7 @@ def iter_members(reader: ForwardReader, *, strict_names: bool) -> Iterator[tarfi
     """
     errors = "strict" if strict_names else "surrogateescape"
     try:
-        tf = tarfile.TarFile(fileobj=reader, mode="r", encoding="utf-8", errors=errors)
+        tf = tarfile.TarFile(fileobj=reader, mode="r", encoding="utf-8", errors=errors, tarinfo=_TarInfo)
         while True:
             ti = tf.next()
             if ti is None:
@@ -79,7 +99,9 @@ def iter_members(reader: ForwardReader, *, strict_names: bool) -> Iterator[tarfi
         raise MalformedArchive(f"entry name is not UTF-8 near offset {reader.tell()}") from e
     except io.UnsupportedOperation as e:
         raise MalformedArchive(f"tar members out of order near offset {reader.tell()}") from e
-    except (ValueError, OverflowError) as e:
+    except RecursionError as e:
+        raise MalformedArchive(f"too many extension headers in a row near offset {reader.tell()}") from e
+    except (ValueError, OverflowError, IndexError) as e:  # IndexError: a GNU sparse header cut short
         raise MalformedArchive(f"broken tar header near offset {reader.tell()}: {e}") from e
     last = reader.last_small_read
     if last and len(last) < tarfile.BLOCKSIZE:
