@@ -72,8 +72,8 @@ class RawMember(NamedTuple):
             tf = tarfile.TarFile(fileobj=io.BytesIO(self.raw + _ZERO_BLOCK * 2), mode="r",
                                  encoding="utf-8", errors="surrogateescape")
             ti = tf.next()
-        except (tarfile.TarError, ValueError, OverflowError, UnicodeError) as e:
-            raise Unusual(str(e)) from e
+        except (tarfile.TarError, ValueError, OverflowError, UnicodeError, IndexError, RecursionError) as e:
+            raise Unusual(str(e)) from e  # RecursionError: a long run of extension headers
         if ti is None:
             raise Unusual("no member")
         return ti
