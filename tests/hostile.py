@@ -161,6 +161,31 @@ def _huge_header(name: str, size: int) -> bytes:
     return ti.tobuf(tarfile.GNU_FORMAT)
 
 
+def _extension(kind: bytes, content: bytes) -> bytes:
+    """An extension header (PAX ``x``, GNU long name ``L``) with its content, padded to whole blocks."""
+    ti = tarfile.TarInfo("././@PaxHeader" if kind == tarfile.XHDTYPE else "././@LongLink")
+    ti.type, ti.size = kind, len(content)
+    return ti.tobuf(tarfile.GNU_FORMAT) + content + bytes(-len(content) % 512)
+
+
+def _pax_record(key: str, value: bytes) -> bytes:
+    body = f" {key}=".encode() + value + b"\n"
+    n = len(body) + len(str(len(body)))
+    n += len(str(n)) - len(str(len(body)))
+    return str(n).encode() + body
+
+
+def _cut_sparse_header() -> bytes:
+    """A GNU sparse header announcing extension blocks that never come."""
+    ti = tarfile.TarInfo("sparse")
+    ti.type = tarfile.GNUTYPE_SPARSE
+    block = bytearray(ti.tobuf(tarfile.GNU_FORMAT))
+    block[482] = 1  # isextended
+    block[148:156] = b" " * 8
+    block[148:156] = b"%06o\0 " % sum(block)
+    return bytes(block)
+
+
 def _podman_with_layer_path(path: Path, out: Path, link: F) -> Path:
     """The podman archive with manifest.json's first layer path replaced by the entry `link`."""
     items = json.loads(A.tar_member(path, "manifest.json"))
@@ -244,6 +269,17 @@ def build(root: Path) -> list[Case]:
     huge_layer = _huge_header("big", TB) + bytes(4096)
     error("huge-size-in-layer", A.docker_oci(root / "huge-size-in-layer.tar", [_image_with_layer(huge_layer)]),
           r"layer blobs/sha256/\w+: unexpected end of data \(4096 of 1099511627776 bytes\)")
+    error("pax-header-2mib-outer", b"".join([
+        _extension(tarfile.XHDTYPE, _pax_record("comment", b"x" * (2 << 20))),
+        A.tar_bytes([F("manifest.json", b"[]")], fmt=tarfile.USTAR_FORMAT)]),
+        r"a 2097\d{3}-byte extension header \(PAX or long name\) exceeds 1 MiB")
+    error("longname-2mib-in-layer", A.docker_oci(root / "longname-2mib-in-layer.tar", [_image_with_layer(
+        _extension(tarfile.GNUTYPE_LONGNAME, b"a" * (2 << 20)) + _huge_header("a", 0) + bytes(1024))]),
+        r"layer blobs/sha256/\w+: a 2097152-byte extension header \(PAX or long name\) exceeds 1 MiB")
+    error("pax-chain-in-layer", A.docker_oci(root / "pax-chain-in-layer.tar", [_image_with_layer(
+        _extension(tarfile.XHDTYPE, _pax_record("comment", b"again")) * 3000 + _huge_header("a", 0) + bytes(1024))]),
+        r"layer blobs/sha256/\w+: too many extension headers in a row")
+    error("sparse-header-cut-outer", _cut_sparse_header(), r"broken tar header near offset \d+")
     for how in ("gzip", "zstd"):
         path = _oci(root / f"{how}-bomb-layer.tar", _config([BOMB_DIFF_ID]), [(bomb(how), A.LAYER_TYPES[how])])
         cases.append(Case(f"{how}-bomb-layer", path, oci,

@@ -139,7 +139,7 @@ def spliced(draw: st.DrawFn) -> Mutant:
 
 # ustar header fields (offset, width) and values a hostile producer would put there.
 _FIELDS = {"name": (0, 100), "mode": (100, 8), "uid": (108, 8), "size": (124, 12), "mtime": (136, 12),
-           "type": (156, 1), "linkname": (157, 100), "prefix": (345, 155)}
+           "type": (156, 1), "linkname": (157, 100), "prefix": (345, 155), "gnu-isextended": (482, 1)}
 _FIELD_VALUES = st.sampled_from([
     b"", b"../../etc/passwd", b"/etc/passwd", b"a/../../b", b"\xff\xfe", b"77777777777", b"-1",
     b"\x80" + (2 ** 40).to_bytes(11, "big"), b"\xff" * 12, b"\x80" + b"\xff" * 11, b"1", b"2", b"5", b"7", b"L",
