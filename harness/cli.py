@@ -3,8 +3,9 @@
 Every subcommand lives in `harness.commands.<name>` and registers itself; this
 module is the one place where harness errors become a one-line message and an
 exit code (2 for errors, 130 for Ctrl-C), never a traceback.  Names read from
-layers may hold any bytes (kept as surrogate escapes), so standard output
-writes what it cannot encode as backslash escapes, as standard error does.
+archives may hold any bytes (kept as surrogate escapes), newlines and terminal
+escapes: the error line shows control characters escaped, and standard
+output writes what it cannot encode as backslash escapes, as stderr does.
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ from typing import Sequence
 from harness import __version__, commands, progress
 from harness.errors import HarnessError
 
+
+def _one_line(text: str) -> str:
+    """`text` with every non-printable character (newline, ESC, surrogate) as its Python escape."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except HarnessError as err:
-        print(f"imgharness: error: {err}", file=sys.stderr)
+        print(f"imgharness: error: {_one_line(str(err))}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
         print("imgharness: interrupted", file=sys.stderr)
