@@ -326,6 +326,10 @@ def build(root: Path) -> list[Case]:
     error("many-values-json", A.rewrite(legacy, root / "many-values-json.tar", {
         f"{A.hexof(IMAGE.id)}.json": b'{"history":[' + b"[]," * 2_000_000 + b"[]]}"}),
           r"JSON values", legacy)
+    odd = "cfg\n\x1b[31m.json"  # a newline and a terminal escape in an entry name the error names
+    error("control-chars-in-names", A.write_tar(root / "control-chars-in-names.tar", [
+        F(odd, b"{garbage"), F("manifest.json", A.jdump([{"Config": odd, "RepoTags": ["x:1"], "Layers": []}]))]),
+        r"config cfg\\n\\x1b\[31m\.json: invalid JSON")
     with tarfile.open(root / "non-utf8-outer.tar", "w", format=tarfile.GNU_FORMAT, encoding="latin-1") as tf:
         _add(tf, "caf\xe9", b"x")
     error("non-utf8-outer", root / "non-utf8-outer.tar", r"entry name is not UTF-8")

@@ -115,7 +115,7 @@ CASES = [
     "duplicate-outer", "duplicate-in-layer", "missing-blob", "missing-layer-file",
     "digest-mismatch-layer", "digest-mismatch-config",
     "garbage-json", "deep-json-index", "deep-json-config", "huge-json", "many-values-json",
-    "non-utf8-outer", "non-utf8-in-layer",
+    "control-chars-in-names", "non-utf8-outer", "non-utf8-in-layer",
 ]
 
 
