@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
-from harness.archive.compression import inflate
+from harness.archive.compression import inflate, max_inflated
 from harness.archive.jsonsafe import MAX_JSON_BYTES, expect, load_json
 from harness.archive.layers import ArchiveLayer
 from harness.archive.streams import hash_all
@@ -22,6 +22,12 @@ from harness.image import Compression, EntryType
 
 DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 _BLOB_NAME_RE = re.compile(r"^blobs/sha256/([0-9a-f]{64})$")
+
+_INFLATED: dict[tuple[str, int | None], str] = {}
+"""Uncompressed digests of compressed blobs inflated in this process, by the blob's computed digest (and the
+inflate limit it was read under).  The same bytes inflate to the same bytes, so a layer blob that two
+archives share, as most layers of two saves of an image are, is inflated and hashed once, not per archive."""
+_INFLATED_MAX = 4096
 
 
 def check_digest_string(value: Any, what: str) -> str:
@@ -40,7 +46,6 @@ class ReadContext:
     def __init__(self, index: TarIndex) -> None:
         self.index = index
         self.problems: list[Finding] = []
-        self._diff_digests: dict[str, str] = {}
         for e in index.entries:
             m = _BLOB_NAME_RE.match(e.name)
             if m and e.type is EntryType.FILE:
@@ -81,10 +86,14 @@ class ReadContext:
         """Digest of the entry's content once inflated; the blob digest itself when it is not compressed."""
         if e.compression is Compression.NONE:
             return e.digest
-        if e.name not in self._diff_digests:
+        key = (e.digest, max_inflated(e.size))  # the digest the index computed, not one a manifest claims
+        if key not in _INFLATED:
             opener = self.index.opener(e)
-            self._diff_digests[e.name] = hash_all(lambda: inflate(opener(), e.compression, size=e.size))[0]
-        return self._diff_digests[e.name]
+            digest = hash_all(lambda: inflate(opener(), e.compression, size=e.size))[0]
+            if len(_INFLATED) >= _INFLATED_MAX:
+                del _INFLATED[next(iter(_INFLATED))]
+            _INFLATED[key] = digest
+        return _INFLATED[key]
 
     def layer(self, e: IndexedEntry, *, position: int, diff_id: str, media_type: str, where: str) -> ArchiveLayer:
         """A layer over entry `e`, after checking its uncompressed content against `diff_id`."""

@@ -29,6 +29,7 @@ _EXTENSIONS = frozenset(b"xLK")  # type flags of headers that describe the membe
 _DATA_TYPES = frozenset(b"0\x007")  # regular files: content follows
 _NO_DATA_TYPES = frozenset(b"123456")
 _KNOWN_TYPES = _EXTENSIONS | _DATA_TYPES | _NO_DATA_TYPES
+_MAX_EXTENSIONS = 8  # before one member; real tars have one or two (PAX, or GNU long name and long link)
 
 
 class Unusual(Exception):
@@ -183,6 +184,8 @@ class TarBlocks:
         """A member behind extension headers (long names, PAX records): parsed by tarfile."""
         parts = []
         while block[156] in _EXTENSIONS:
+            if len(parts) >= 2 * _MAX_EXTENSIONS:
+                raise Unusual("a long run of extension headers")
             parts += [block, self._padded(_number(block[124:136]))]
             block = bytes(self.exact(BLOCK))
             if block == _ZERO_BLOCK:
