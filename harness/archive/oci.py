@@ -3,7 +3,9 @@
 Every image manifest found is kept (multi-platform archives keep all present
 platforms); a child manifest that a nested index names but the archive does
 not carry is a platform that was not saved (Docker's containerd store saves
-only what it has), so it is skipped.  Anything missing that an image needs is
+only what it has), so it is skipped.  A descriptor is followed once per set
+of tags (indexes naming one child many times would otherwise fan out
+exponentially with the nesting), and at most `MAX_VISITS` times in all.  Anything missing that an image needs is
 an error.  Non-image manifests (BuildKit attestations, artifacts) are checked
 and skipped.  Descriptor sizes are checked against the blobs.
 """
@@ -35,6 +37,7 @@ CONFIG_TYPES = frozenset({
 NAME_ANNOTATION = "io.containerd.image.name"
 REF_ANNOTATION = "org.opencontainers.image.ref.name"
 MAX_NESTING = 8
+MAX_VISITS = 100_000
 
 
 @dataclass
@@ -75,15 +78,16 @@ def read_oci(ctx: ReadContext, index: Any, start: int = 0) -> list[Image]:
     """Every image reachable from ``index.json``; image numbers start at `start`."""
     expect(index, dict, "index.json")
     found: dict[str, _Found] = {}
+    seen: set[tuple[str, str, tuple[str, ...]]] = set()
     for i, d in enumerate(expect(index.get("manifests") or [], list, "index.json.manifests")):
         where = f"archive:index.json:$.manifests[{i}]"
         desc = descriptor(d, where)
-        _visit(ctx, desc, where, tags_from(desc.annotations), found, depth=0, optional=False)
+        _visit(ctx, desc, where, tags_from(desc.annotations), found, seen, depth=0, optional=False)
     return [_image(ctx, f, start + k) for k, f in enumerate(found.values())]
 
 
 def _visit(ctx: ReadContext, desc: Descriptor, where: str, tags: list[str], found: dict[str, _Found],
-           *, depth: int, optional: bool) -> None:
+           seen: set[tuple[str, str, tuple[str, ...]]], *, depth: int, optional: bool) -> None:
     if depth > MAX_NESTING:
         raise MalformedArchive(f"{where}: indexes nested deeper than {MAX_NESTING}")
     e = ctx.blob(desc.digest, where)
@@ -91,6 +95,12 @@ def _visit(ctx: ReadContext, desc: Descriptor, where: str, tags: list[str], foun
         if optional:
             return
         raise MalformedArchive(f"{where}: blob {desc.digest} is missing from the archive")
+    visit = (desc.digest, desc.media_type, tuple(tags))
+    if visit in seen:
+        return  # followed already, to the same effect
+    if len(seen) >= MAX_VISITS:
+        raise MalformedArchive(f"{where}: more than {MAX_VISITS} descriptors to follow")
+    seen.add(visit)
     ctx.mismatch(f"{where}.size", desc.size, e.size, "descriptor size vs blob")
     raw, doc = ctx.json(e, f"blob {desc.digest}")
     expect(doc, dict, f"blob {desc.digest}")
@@ -99,7 +109,8 @@ def _visit(ctx: ReadContext, desc: Descriptor, where: str, tags: list[str], foun
         children = expect(doc.get("manifests") or [], list, f"blob {desc.digest}: manifests")
         for j, child in enumerate(children):
             child_where = f"archive:{e.name}:$.manifests[{j}]"
-            _visit(ctx, descriptor(child, child_where), child_where, tags, found, depth=depth + 1, optional=True)
+            _visit(ctx, descriptor(child, child_where), child_where, tags, found, seen, depth=depth + 1,
+                   optional=True)
         return
     if media_type not in MANIFEST_TYPES and not (not media_type and "config" in doc):
         return
