@@ -186,6 +186,18 @@ def _cut_sparse_header() -> bytes:
     return bytes(block)
 
 
+def _fan_out(oci: Path, out: Path, levels: int = 7, width: int = 10) -> Path:
+    """The OCI archive with its manifest under `levels` nested indexes, each naming the next `width` times:
+    ``width ** levels`` paths to one image in a 10 KB file."""
+    kept = [m for m in members(oci) if m.name != "index.json"]
+    blob = A.jdump(json.loads(A.tar_member(oci, "index.json")))
+    for _ in range(levels):
+        kept.append(F(_blob(blob), blob))
+        child = {"mediaType": A.OCI_INDEX, "digest": A.sha(blob), "size": len(blob)}
+        blob = A.jdump({"schemaVersion": 2, "mediaType": A.OCI_INDEX, "manifests": [child] * width})
+    return A.write_tar(out, [*kept, F("index.json", blob)])
+
+
 def _podman_with_layer_path(path: Path, out: Path, link: F) -> Path:
     """The podman archive with manifest.json's first layer path replaced by the entry `link`."""
     items = json.loads(A.tar_member(path, "manifest.json"))
@@ -292,6 +304,8 @@ def build(root: Path) -> list[Case]:
                 f.write(piece)
     cases.append(Case("gzip-bomb-outer", outer_bomb, docker,
                       error=r"compressed bytes inflate to more than \d+ \(a decompression bomb\?\)"))
+
+    readable("index-fan-out", _fan_out(oci, root / "index-fan-out.tar"), ["added"], oci)
 
     # Entries that are there twice, or not at all, or not what their digest says.
     error("duplicate-outer", A.write_tar(root / "duplicate-outer.tar", [

@@ -111,7 +111,7 @@ CASES = [
     "dotdot-outer", "absolute-outer", "symlink-outside-outer", "symlink-absolute-outer", "hardlink-outside-outer",
     "unused-links-outer", "dotdot-in-layer", "links-outside-in-layer",
     "huge-size-outer", "huge-size-in-layer", "pax-header-2mib-outer", "longname-2mib-in-layer", "pax-chain-in-layer",
-    "sparse-header-cut-outer", "gzip-bomb-layer", "zstd-bomb-layer", "gzip-bomb-outer",
+    "sparse-header-cut-outer", "index-fan-out", "gzip-bomb-layer", "zstd-bomb-layer", "gzip-bomb-outer",
     "duplicate-outer", "duplicate-in-layer", "missing-blob", "missing-layer-file",
     "digest-mismatch-layer", "digest-mismatch-config",
     "garbage-json", "deep-json-index", "deep-json-config", "huge-json", "many-values-json",
