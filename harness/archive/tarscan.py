@@ -101,7 +101,9 @@ def iter_members(reader: ForwardReader, *, strict_names: bool) -> Iterator[tarfi
         raise MalformedArchive(f"tar members out of order near offset {reader.tell()}") from e
     except RecursionError as e:
         raise MalformedArchive(f"too many extension headers in a row near offset {reader.tell()}") from e
-    except (ValueError, OverflowError, IndexError) as e:  # IndexError: a GNU sparse header cut short
+    except IndexError as e:  # tarfile reading past a GNU sparse header whose extension blocks are missing
+        raise MalformedArchive(f"tar header cut short near offset {reader.tell()}") from e
+    except (ValueError, OverflowError) as e:
         raise MalformedArchive(f"broken tar header near offset {reader.tell()}: {e}") from e
     last = reader.last_small_read
     if last and len(last) < tarfile.BLOCKSIZE:
