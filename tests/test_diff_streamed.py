@@ -141,3 +141,18 @@ def test_random_edits_agree_with_indexing(edits: list[tuple[int, str]]) -> None:
         b_files[i] = F(**{**f.__dict__, **changes})
     a, b = layer(BASE + [f for f in b_files[len(BASE):]]), layer(b_files)
     assert sort_findings(compare_files("w", a, b)) == expected(a, b)
+
+
+MANY = [F(f"lib/d{i // 50}/f{i}.so", bytes([i % 251]) * (700 + 37 * (i % 23))) for i in range(600)]
+
+
+@pytest.mark.parametrize("b_files", [
+    edit(MANY, "lib/d3/f170.so", data=b"changed"),                       # one change far into the layer
+    edit(edit(MANY, "lib/d0/f2.so", mtime=9), "lib/d11/f599.so", data=b"last"),  # near both ends
+    MANY + [F("lib/d0/f2.so", b"again")],                                # a path repeated after the runs
+])
+def test_runs_of_identical_members_are_passed_over_exactly(b_files: list[F]) -> None:
+    """Layers larger than the shared-bytes step: identical runs are skipped on one side's headers."""
+    a_files = MANY + [F("lib/d0/f2.so", b"again")] if len(b_files) > len(MANY) else MANY
+    check(a_files, b_files, walked=True)
+    check(a_files + [F("lib/d0/f2.so", MANY[2].data)], b_files + [F("lib/d0/f2.so", MANY[2].data)], walked=True)

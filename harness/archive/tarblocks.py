@@ -29,6 +29,7 @@ _EXTENSIONS = frozenset(b"xLK")  # type flags of headers that describe the membe
 _DATA_TYPES = frozenset(b"0\x007")  # regular files: content follows
 _NO_DATA_TYPES = frozenset(b"123456")
 _KNOWN_TYPES = _EXTENSIONS | _DATA_TYPES | _NO_DATA_TYPES
+_STEP = 64 * 1024  # granularity of `TarBlocks.shared`
 _MAX_EXTENSIONS = 8  # before one member; real tars have one or two (PAX, or GNU long name and long link)
 
 
@@ -130,6 +131,23 @@ class TarBlocks:
             raise Unusual("stream ends inside a member")
         return out
 
+    def shared(self, other: TarBlocks) -> int:
+        """How many of the next bytes this stream and `other` have in common, in whole steps of what is buffered.
+
+        Two saves of one layer are mostly the same bytes: comparing them a
+        buffer at a time lets the differ pass over identical members reading
+        the headers of one side only.
+        """
+        for t in (self, other):
+            if t._end - t._pos < CHUNK // 2:
+                t._fill(CHUNK)
+        limit = min(self._end - self._pos, other._end - other._pos)
+        a, b, pa, pb = self._buf, other._buf, self._pos, other._pos
+        same = 0
+        while same + _STEP <= limit and a[pa + same:pa + same + _STEP] == b[pb + same:pb + same + _STEP]:
+            same += _STEP
+        return same
+
     def skip(self, n: int) -> None:
         """Pass over `n` bytes; `Unusual` when the stream ends first."""
         while n > 0:
@@ -182,7 +200,7 @@ class TarBlocks:
 
     def _extended(self, block: bytes) -> RawMember:
         """A member behind extension headers (long names, PAX records): parsed by tarfile."""
-        parts = []
+        parts: list[bytes] = []
         while block[156] in _EXTENSIONS:
             if len(parts) >= 2 * _MAX_EXTENSIONS:
                 raise Unusual("a long run of extension headers")

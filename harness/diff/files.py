@@ -103,8 +103,7 @@ def _walk_side_by_side(where: str, a: Layer, b: Layer) -> list[Finding]:
     with a.uncompressed() as sa, b.uncompressed() as sb:
         ta, tb = TarBlocks(sa), TarBlocks(sb)
         while True:
-            ma = ta.next()
-            mb = tb.next(ma)
+            ma, mb = _next_pair(ta, tb, found)
             if ma is None or mb is None:
                 if ma is not mb:
                     raise _Diverged()
@@ -129,6 +128,30 @@ def _walk_side_by_side(where: str, a: Layer, b: Layer) -> list[Finding]:
             if not found[path]:
                 del found[path]
     return [f for fs in found.values() for f in fs]
+
+
+def _next_pair(ta: TarBlocks, tb: TarBlocks, found: dict[str, list[Finding]]) -> tuple[RawMember | None, ...]:
+    """The next members of both sides, after passing over a run of byte-identical ones on A's headers alone.
+
+    Members that lie wholly within bytes both streams share are equal pairs:
+    B is moved past them without being parsed; the member that reaches past
+    the shared bytes is read on both sides and compared as usual.
+    """
+    same = ta.shared(tb)
+    start_a, start_b = ta.offset, tb.offset
+    while True:
+        header_at = ta.offset
+        ma = ta.next()
+        if ma is None or ta.offset - start_a > same:
+            break
+        end = ma.offset + ma.size + (-ma.size % BLOCK)
+        if end - start_a > same:
+            break
+        ta.skip(end - ta.offset)
+        if found:  # an equal last pair clears what an earlier pair of the same path found
+            found.pop(normalize_name(ma.name), None)
+    tb.skip(header_at - start_a - (tb.offset - start_b))
+    return ma, tb.next(ma)
 
 
 def _findings(where: str, ha: TarHeader, hb: TarHeader, digests: Digests) -> list[Finding]:
