@@ -8,11 +8,13 @@ layers' digests differ.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import IO, Iterator
 
 from harness.archive.compression import inflate
-from harness.archive.streams import ForwardReader, hash_exact
+from harness.archive.streams import CHUNK, ForwardReader, hash_exact
+from harness.archive.tarblocks import BLOCK, TarBlocks, Unusual
 from harness.archive.tarscan import has_data, iter_members, tar_header
 from harness.errors import MalformedArchive
 from harness.image import Compression, FileEntry, Opener
@@ -52,12 +54,46 @@ class ArchiveLayer:
 def iter_layer_files(opener: Opener, what: str, *, path: str | None = None) -> Iterator[FileEntry]:
     """Stream the members of the layer tar that `opener` yields, hashing regular files' content.
 
+    Members are read as raw blocks (`tarblocks`), about ten times faster than
+    through tarfile; from the first member that reader leaves to tarfile
+    (extension runs, sparse files, broken input) tarfile reads the rest.
     Errors name the layer (`what`) and the archive file (`path`): layers are
     read after `read_archive` returned, often with another archive beside.
     """
+    done = 0
+    try:
+        with opener() as stream:
+            blocks = TarBlocks(stream)
+            while (member := blocks.next()) is not None:
+                digest = _content_digest(blocks, member.size) if member.data else None
+                entry = FileEntry(done, member.header(), digest)
+                done += 1
+                yield entry
+        return
+    except (Unusual, MalformedArchive):
+        pass  # tarfile decides, and words any error the same way as everywhere
+    yield from _with_tarfile(opener, what, path, skip=done)
+
+
+def _content_digest(blocks: TarBlocks, size: int) -> str:
+    """sha256 of a member's content, read from the walk, which then passes the padding."""
+    h = hashlib.sha256()
+    left = size
+    while left:
+        piece = blocks.exact(min(left, CHUNK))
+        h.update(piece)
+        left -= len(piece)
+    blocks.skip(-size % BLOCK)
+    return "sha256:" + h.hexdigest()
+
+
+def _with_tarfile(opener: Opener, what: str, path: str | None, *, skip: int) -> Iterator[FileEntry]:
+    """The members from position `skip` on, read with tarfile (the ones before are passed over unhashed)."""
     try:
         with ForwardReader(opener()) as reader:
             for position, ti in enumerate(iter_members(reader, strict_names=False)):
+                if position < skip:
+                    continue
                 digest = None
                 if has_data(ti):
                     reader.seek(ti.offset_data)

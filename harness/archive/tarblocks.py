@@ -21,7 +21,7 @@ from typing import IO, NamedTuple
 
 from harness.archive.streams import CHUNK, readinto
 from harness.archive.tarscan import has_data, tar_header
-from harness.image import TarHeader
+from harness.image import EntryType, TarHeader
 
 BLOCK = tarfile.BLOCKSIZE
 _ZERO_BLOCK = bytes(BLOCK)
@@ -29,6 +29,11 @@ _EXTENSIONS = frozenset(b"xLK")  # type flags of headers that describe the membe
 _DATA_TYPES = frozenset(b"0\x007")  # regular files: content follows
 _NO_DATA_TYPES = frozenset(b"123456")
 _KNOWN_TYPES = _EXTENSIONS | _DATA_TYPES | _NO_DATA_TYPES
+_BLOCK_TYPES = {
+    ord("0"): EntryType.FILE, 0: EntryType.FILE, ord("7"): EntryType.FILE, ord("1"): EntryType.HARDLINK,
+    ord("2"): EntryType.SYMLINK, ord("3"): EntryType.CHAR, ord("4"): EntryType.BLOCK, ord("5"): EntryType.DIR,
+    ord("6"): EntryType.FIFO,
+}
 _STEP = 64 * 1024  # granularity of `TarBlocks.shared`
 _MAX_EXTENSIONS = 8  # before one member; real tars have one or two (PAX, or GNU long name and long link)
 
@@ -48,6 +53,11 @@ def _number(field: bytes | bytearray) -> int:
         return int(tarfile.nti(field))  # type: ignore[attr-defined]
     except (tarfile.HeaderError, ValueError) as e:
         raise Unusual(f"bad number {field!r}") from e
+
+
+def _text(field: bytes | bytearray) -> str:
+    """`tarfile.nts` as layers are read: up to the first NUL, undecodable bytes kept as surrogate escapes."""
+    return field.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
 
 
 def _byte_sum(block: bytes | bytearray) -> int:
@@ -81,7 +91,18 @@ class RawMember(NamedTuple):
         return ti
 
     def header(self) -> TarHeader:
-        return tar_header(self.info())
+        """The header `tarscan.tar_header` makes of tarfile's parse; single blocks are read here, as frombuf does."""
+        if len(self.raw) > BLOCK:
+            return tar_header(self.info())
+        block = self.raw
+        kind = _BLOCK_TYPES[block[156]]
+        if kind is EntryType.FILE and block[156] == 0 and block[:100].split(b"\0", 1)[0].endswith(b"/"):
+            kind = EntryType.DIR  # a V7 directory: a regular file whose name ends in a slash
+        return TarHeader(
+            name=self.name, type=kind, mode=_number(block[100:108]), uid=_number(block[108:116]),
+            gid=_number(block[116:124]), uname=_text(block[265:297]), gname=_text(block[297:329]),
+            mtime=_number(block[136:148]), size=self.size, linkname=_text(block[157:257]),
+        )
 
     @property
     def name(self) -> str:
@@ -89,10 +110,10 @@ class RawMember(NamedTuple):
         if len(self.raw) > BLOCK:
             return str(self.info().name)
         block = self.raw
-        name = block[:100].split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
-        prefix = block[345:500].split(b"\0", 1)[0]
+        name = _text(block[:100])
+        prefix = _text(block[345:500])
         if prefix:
-            name = prefix.decode("utf-8", "surrogateescape") + "/" + name
+            name = prefix + "/" + name
         if block[156:157] == b"5" or (block[156:157] == b"\0" and block[:100].split(b"\0", 1)[0].endswith(b"/")):
             name = name.rstrip("/")
         return name
@@ -120,7 +141,7 @@ class TarBlocks:
         if p + n > self._end:
             self._fill(n)
             p = 0
-        out = self._buf[p:p + n]
+        out = self._buf[p:min(p + n, self._end)]
         self._pos = p + len(out)
         return out
 
