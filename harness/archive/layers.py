@@ -8,13 +8,12 @@ layers' digests differ.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import IO, Iterator
 
 from harness.archive.compression import inflate
-from harness.archive.streams import CHUNK, ForwardReader, hash_exact
-from harness.archive.tarblocks import BLOCK, TarBlocks, Unusual
+from harness.archive.streams import ForwardReader, hash_exact
+from harness.archive.tarblocks import TarBlocks, Unusual
 from harness.archive.tarscan import has_data, iter_members, tar_header
 from harness.errors import MalformedArchive
 from harness.image import Compression, FileEntry, Opener
@@ -65,7 +64,7 @@ def iter_layer_files(opener: Opener, what: str, *, path: str | None = None) -> I
         with opener() as stream:
             blocks = TarBlocks(stream)
             while (member := blocks.next()) is not None:
-                digest = _content_digest(blocks, member.size) if member.data else None
+                digest = blocks.content_digest(member.size) if member.data else None
                 entry = FileEntry(done, member.header(), digest)
                 done += 1
                 yield entry
@@ -73,18 +72,6 @@ def iter_layer_files(opener: Opener, what: str, *, path: str | None = None) -> I
     except (Unusual, MalformedArchive):
         pass  # tarfile decides, and words any error the same way as everywhere
     yield from _with_tarfile(opener, what, path, skip=done)
-
-
-def _content_digest(blocks: TarBlocks, size: int) -> str:
-    """sha256 of a member's content, read from the walk, which then passes the padding."""
-    h = hashlib.sha256()
-    left = size
-    while left:
-        piece = blocks.exact(min(left, CHUNK))
-        h.update(piece)
-        left -= len(piece)
-    blocks.skip(-size % BLOCK)
-    return "sha256:" + h.hexdigest()
 
 
 def _with_tarfile(opener: Opener, what: str, path: str | None, *, skip: int) -> Iterator[FileEntry]:

@@ -15,6 +15,7 @@ which reports broken input the same way everywhere.
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
 import tarfile
 import zlib
@@ -157,6 +158,17 @@ class TarBlocks:
         if len(out) != n:
             raise Unusual("stream ends inside a member")
         return out
+
+    def content_digest(self, size: int) -> str:
+        """sha256 of the next `size` bytes, a member's content; its padding is passed too."""
+        h = hashlib.sha256()
+        left = size
+        while left:
+            piece = self.exact(min(left, CHUNK))
+            h.update(piece)
+            left -= len(piece)
+        self.skip(-size % BLOCK)
+        return "sha256:" + h.hexdigest()
 
     def shared(self, other: TarBlocks) -> int:
         """How many of the next bytes this stream and `other` have in common, in whole steps of what is buffered.

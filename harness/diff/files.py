@@ -191,16 +191,7 @@ def _content(ta: TarBlocks, tb: TarBlocks, ma: RawMember, mb: RawMember, a: Laye
 
 def _read_digest(t: TarBlocks, m: RawMember) -> str | None:
     """Digest of a member's content read from the walk (None for members without content)."""
-    if not m.data:
-        return None
-    h = hashlib.sha256()
-    left = m.size
-    while left:
-        piece = t.exact(min(left, CHUNK))
-        h.update(piece)
-        left -= len(piece)
-    t.skip(-m.size % BLOCK)
-    return "sha256:" + h.hexdigest()
+    return t.content_digest(m.size) if m.data else None
 
 
 def _member_digest(layer: Layer, m: RawMember) -> str:
