@@ -17,7 +17,7 @@ from typing import Any, Mapping
 
 from harness.diff.explain import Explanation
 from harness.diff.headers import describe, header_changes
-from harness.diff.jsondiff import json_changes
+from harness.diff.jsondiff import same_json
 from harness.diff.matching import first_divergence
 from harness.diff.metadata import SAME_JSON
 from harness.findings import Category, Finding
@@ -39,7 +39,7 @@ def _content(name: str, ea: Entry, eb: Entry, a: Archive, b: Archive, ex: Explan
     """Byte differences of entries that no other level compares."""
     if name in LAYOUT_FILES:
         da, db = _documents(a)[name], _documents(b)[name]
-        if ea.digest != eb.digest and da is not None and not json_changes(da, db):
+        if ea.digest != eb.digest and da is not None and same_json(da, db):
             return [Finding(Category.MANIFEST, f"archive:{name}", ea.digest, eb.digest, SAME_JSON)]
         return []
     if name in ex.content_explained:

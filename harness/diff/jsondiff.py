@@ -103,6 +103,23 @@ def _changes(a: Any, b: Any, keys: tuple[str | int, ...]) -> list[JsonChange]:
     return changes
 
 
+def same_json(a: Any, b: Any) -> bool:
+    """``not json_changes(a, b)``, without deepdiff when a plain difference settles it."""
+    if _canonical(a) == _canonical(b):
+        return True
+    return not _plainly_differs(a, b) and not json_changes(a, b)
+
+
+def _plainly_differs(a: Any, b: Any) -> bool:
+    """A difference `json_changes` always reports: other keys, or another string, reached through objects
+    and one-item lists (deepdiff reports those in objects; one-item lists pair their items).  False: unsure."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() != b.keys() or any(_plainly_differs(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) and len(a) == len(b) == 1:
+        return _plainly_differs(a[0], b[0])
+    return isinstance(a, str) and isinstance(b, str) and a != b
+
+
 def json_changes(a: Any, b: Any) -> list[JsonChange]:
     """Every leaf-most difference between `a` and `b`, in a stable order."""
     changes = _changes(a, b, ())

@@ -16,7 +16,7 @@ import json
 from typing import Any, Mapping
 
 from harness.diff.explain import Rewriter
-from harness.diff.jsondiff import json_changes
+from harness.diff.jsondiff import json_changes, same_json
 from harness.diff.layers import LayerOutcome
 from harness.findings import Category, Finding
 from harness.image import Image
@@ -77,7 +77,7 @@ def compare_manifest(
         return [Finding(Category.MANIFEST, where, _digest(a), _digest(b), "manifest is not JSON")]
     changes = json_changes(_without_layers(ja, layers.only_a), rewrite.json(_without_layers(jb, layers.only_b)))
     findings = [Finding(Category.MANIFEST, f"{where}:{c.path}", c.a, c.b) for c in changes]
-    if not json_changes(ja, jb):
+    if same_json(ja, jb):
         findings.append(Finding(Category.MANIFEST, where, _digest(a), _digest(b), SAME_JSON))
     return findings
 
