@@ -11,8 +11,9 @@ down, saying so, when there is less).
 
 Figures, each the best of ``--repeat`` runs, all measured in the same run:
 
-* diff (``python -m harness diff A B`` as a child, and in process) against the
-  floor: sha256 of both archives with hashlib; peak RSS and CPU of the child;
+* diff (``python -m harness diff A B`` as a child, and the same work timed
+  inside a fresh process, start-up and imports excluded: `inprocess`) against
+  the floor: sha256 of both archives with hashlib; peak RSS of the child;
 * gzip pairs: the same diff against inflating every layer of both archives with
   the fastest inflater available (zlib, ISA-L's zlib API, ISA-L's gzip reader);
 * ``python -m harness reference`` against ``shutil.copyfile`` of the archive;
@@ -43,7 +44,6 @@ from measure import INFLATERS, Child, Spawner, Timing, gzip_blobs, sha256_files,
 from peers import Peer, crane, diffoscope
 
 from harness.archive import read_archive
-from harness.diff import diff_archives
 
 DISK_FACTOR = 5  # free space per byte of content: both archives, reference, copy and layer temporaries
 PEER_FACTOR = 20  # diffoscope is stopped at this multiple of our diff time
@@ -83,7 +83,7 @@ def _cli(*args: str) -> list[str]:
 
 
 def measure_pair(spawner: Spawner, pair: Pair, repeat: int) -> Result:
-    """The floors, our diff (child and in process) and the reference writer, `repeat` times interleaved."""
+    """The floors, our diff (CLI, and without start-up) and the reference writer, `repeat` times interleaved."""
     paths = [pair.a, pair.b]
     blobs = gzip_blobs(paths) if pair.compression == "gzip" else []
     ref_out, copy_out = pair.a.with_name("reference.tar"), pair.a.with_name("copy.tar")
@@ -102,7 +102,9 @@ def measure_pair(spawner: Spawner, pair: Pair, repeat: int) -> Result:
         if summary != {"content": 1}:
             raise SystemExit(f"diff {pair.a} {pair.b}: exit {child.code}, {summary}; expected one content finding")
         diffs.append(child)
-        in_process.append(timed(lambda: diff_archives(read_archive(pair.a), read_archive(pair.b))))
+        work = spawner.run([sys.executable, str(Path(__file__).with_name("inprocess.py")), str(pair.a), str(pair.b)],
+                           capture=True)
+        in_process.append(Timing(**json.loads(work.stdout)))
         for name, times in inflate.items():
             if run == 0 or name != "zlib":  # zlib is three times slower than ISA-L: once is enough
                 times.append(timed(lambda: INFLATERS[name](blobs)))
@@ -243,7 +245,7 @@ def report(results: Sequence[Result], peers: Sequence[Peer]) -> None:
         return [r.label, *fn(r)]
 
     table("diff against the hashing floor (sha256 of both archives); wall time, CPU time in brackets",
-          ["pair", "archive", "files", "sha256 floor", "diff (CLI)", "x floor", "in process", "x floor",
+          ["pair", "archive", "files", "sha256 floor", "diff (CLI)", "x floor", "no start-up", "x floor",
            "peak RSS (CLI)"],
           [row_of(r, lambda r: [
               f"{r.archive_bytes / MiB:.0f} MiB", f"{r.pair.files}", _secs(r.floor.wall, r.floor.cpu),
@@ -254,7 +256,7 @@ def report(results: Sequence[Result], peers: Sequence[Peer]) -> None:
     if gz:
         names = list(INFLATERS)
         table("gzip layers: diff against inflating every layer of both archives; wall time, CPU time in brackets",
-              ["pair", *names, "fastest", "diff (CLI)", "x inflate", "in process", "x inflate"],
+              ["pair", *names, "fastest", "diff (CLI)", "x inflate", "no start-up", "x inflate"],
               [row_of(r, lambda r: [
                   *(_secs(r.inflate[n].wall, r.inflate[n].cpu) for n in names), _fastest(r),
                   _secs(r.diff.wall, r.diff.cpu), _ratios(r.diff.wall, r.diff.cpu, r.inflate[_fastest(r)]),
