@@ -15,7 +15,7 @@ import json
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import zstandard
 
@@ -283,6 +283,18 @@ def oci(path: Path, images: Sequence[TestImage], *, how: str = "gzip", nested: b
                for d, im in zip(descs, images) for t in (im.tags or [""]) if t] or descs
     members.append(F("index.json", jdump({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": top})))
     return write_tar(path, members)
+
+
+def writers(images: Sequence[TestImage]) -> dict[str, Callable[[Path], Path]]:
+    """One writer per archive format and layer compression the readers must handle, for `images`."""
+    return {
+        "docker-oci": lambda p: docker_oci(p, images),
+        "docker-oci-gzip": lambda p: docker_oci(p, images, how="gzip"),
+        "legacy": lambda p: legacy(p, images),
+        "podman": lambda p: podman(p, images),
+        "ggcr": lambda p: ggcr(p, images),
+        "oci-zstd": lambda p: oci(p, images, how="zstd"),
+    }
 
 
 def compress_file(path: Path, how: str) -> Path:

@@ -314,7 +314,7 @@ def build(root: Path) -> list[Case]:
         F("etc/h1.txt", b"second copy\n")]))]), ["content"])
     layer_blob = _blob(A.sha(IMAGE.blobs("gzip")[1]))
     error("missing-blob", A.write_tar(root / "missing-blob.tar", [m for m in members(oci) if m.name != layer_blob]),
-          rf"layers\[1\]: blob sha256:\w+ is missing from the archive", oci)
+          r"layers\[1\]: blob sha256:\w+ is missing from the archive", oci)
     error("missing-layer-file", A.rewrite(podman, root / "missing-layer-file.tar",
                                           {f"{A.hexof(IMAGE.diff_ids[1])}.tar": None}),
           r"manifest.json\[0\]\.Layers\[1\]: '\w+\.tar' is missing from the archive", podman)
@@ -371,12 +371,7 @@ class Cut:
 
 
 FORMATS: dict[str, Callable[[Path], Path]] = {
-    "docker-oci": lambda p: A.docker_oci(p, [IMAGE]),
-    "docker-oci-gzip": lambda p: A.docker_oci(p, [IMAGE], how="gzip"),
-    "legacy": lambda p: A.legacy(p, [IMAGE]),
-    "podman": lambda p: A.podman(p, [IMAGE]),
-    "ggcr": lambda p: A.ggcr(p, [IMAGE]),
-    "oci-zstd": lambda p: A.oci(p, [IMAGE], how="zstd"),
+    **A.writers([IMAGE]),
     "docker-oci-gzipped": lambda p: A.compress_file(A.docker_oci(p, [IMAGE]), "gzip"),
 }
 

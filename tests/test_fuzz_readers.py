@@ -34,11 +34,7 @@ SETTINGS = settings(max_examples=200, deadline=None, derandomize=True, database=
 
 _IMAGE = A.TestImage([A.layer({"etc/a": b"a\n", "bin/b": b"b" * 700}), A.layer({"etc/c": b"c"})], tags=["f:1"])
 _BUILDERS: dict[str, Callable[[Path], Path]] = {
-    "docker-oci": lambda p: A.docker_oci(p, [_IMAGE]),
-    "docker-oci-gzip": lambda p: A.docker_oci(p, [_IMAGE], how="gzip"),
-    "legacy": lambda p: A.legacy(p, [_IMAGE]),
-    "podman": lambda p: A.podman(p, [_IMAGE]),
-    "ggcr": lambda p: A.ggcr(p, [_IMAGE]),
+    **A.writers([_IMAGE]),
     "oci-zstd-nested": lambda p: A.oci(p, [_IMAGE], how="zstd", nested=True),
 }
 

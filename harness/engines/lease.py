@@ -90,6 +90,7 @@ class FarmLease:
             except (FileNotFoundError, ValueError, TypeError):
                 pass
             owned = self._owned()
+            own: Engine | None = None  # an adapter opened here is closed here
             if host is None:
                 [st] = self.farm.status([REGISTRY_HOST])
                 if not st.healthy:
@@ -97,9 +98,13 @@ class FarmLease:
                     if not st.healthy:
                         raise EngineUnavailable(f"cannot start the registry's daemon: {st.error}", engine=REGISTRY_HOST)
                     owned["engines"] = sorted(set(owned["engines"]) | {REGISTRY_HOST})
-                host = Engine(st.spec())
-            reg, _ = start_registry(host, self.farm.registry_port, self.farm.cache, self.token,
-                                    image_repo=image_repo or IMAGE_REPO)
+                host = own = Engine(st.spec())
+            try:
+                reg, _ = start_registry(host, self.farm.registry_port, self.farm.cache, self.token,
+                                        image_repo=image_repo or IMAGE_REPO)
+            finally:
+                if own is not None:
+                    own.close()
             self.registry_file.write_text(json.dumps(reg.__dict__))
             owned["registry"] = True
             self.owned.write_text(json.dumps(owned))
