@@ -9,7 +9,8 @@ differ, the reference writer, the suites) never ask where an image came from.
     ├── images: Image…          config + manifest + tags + layers
     │   └── layers: Layer…      position, diff_id, stored digest, compression
     │       └── files(): FileEntry…   headers + content digest inside the layer
-    └── problems: Finding…      broken rules met while reading (digest-mismatch)
+    └── problems: Finding…      broken rules met while reading (digest-mismatch); the
+                                checks that inflate a layer run when first looked at
 
 Blob bytes are never held: a `Layer` opens a fresh stream on demand (an *opener*).
 """
@@ -17,8 +18,9 @@ Blob bytes are never held: a `Layer` opens a fresh stream on demand (an *opener*
 from __future__ import annotations
 
 import enum
+import threading
 from dataclasses import dataclass, field
-from typing import IO, Any, Callable, Iterator, Mapping, Protocol
+from typing import IO, Any, Callable, Iterator, Mapping, Protocol, Sequence, overload
 
 from harness.findings import Finding
 
@@ -178,6 +180,48 @@ class Image:
         return tuple(self.config.get("rootfs", {}).get("diff_ids", ()))
 
 
+class Problems(Sequence[Finding]):
+    """Findings of a read that are settled when first looked at.
+
+    Checking a compressed layer's diff_id costs inflating all of it; the
+    differ inflates the layers it compares anyway, and those need no second
+    pass if the checks wait until it is done.  So a reader hands over what it
+    found and a `settle` function that runs the remaining checks (and may
+    raise the reader's errors) on first use, once, whichever thread asks.
+    """
+
+    def __init__(self, found: Sequence[Finding] = (), settle: Callable[[], Sequence[Finding]] | None = None) -> None:
+        self._found = tuple(found)
+        self._settle = settle
+        self._lock = threading.Lock()
+
+    def _all(self) -> tuple[Finding, ...]:
+        with self._lock:
+            if self._settle is not None:
+                self._found += tuple(self._settle())
+                self._settle = None
+            return self._found
+
+    @overload
+    def __getitem__(self, i: int) -> Finding: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Finding]: ...
+    def __getitem__(self, i: int | slice) -> Finding | Sequence[Finding]:
+        return self._all()[i]
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and tuple(self) == tuple(other)
+
+    def __hash__(self) -> int:
+        return hash(self._all())
+
+    def __repr__(self) -> str:
+        return f"Problems({list(self._found)!r}{', unsettled' if self._settle else ''})"
+
+
 @dataclass(frozen=True)
 class Archive:
     """An image archive read into the model."""
@@ -189,7 +233,7 @@ class Archive:
     index: Mapping[str, Any] | None = None         # index.json, parsed
     manifest_json: tuple[Mapping[str, Any], ...] | None = None  # manifest.json, parsed
     repositories: Mapping[str, Any] | None = None  # legacy "repositories" file, parsed
-    problems: tuple[Finding, ...] = ()            # digest-mismatch and similar, found while reading
+    problems: Sequence[Finding] = ()              # digest-mismatch and similar, found while reading (`Problems`)
     size: int = 0                                  # bytes of the archive file
     digest: str = ""                               # sha256 of the whole file, when the reader was asked for it
 

@@ -280,17 +280,17 @@ def build(root: Path) -> list[Case]:
           r"unexpected end of data \(4096 of 1099511627776 bytes\)")
     huge_layer = _huge_header("big", TB) + bytes(4096)
     error("huge-size-in-layer", A.docker_oci(root / "huge-size-in-layer.tar", [_image_with_layer(huge_layer)]),
-          r"layer blobs/sha256/\w+: unexpected end of data \(4096 of 1099511627776 bytes\)")
+          r"image\[0\]\.layer\[\d\] \(blobs/sha256/\w+\): unexpected end of data \(4096 of 1099511627776 bytes\)")
     error("pax-header-2mib-outer", b"".join([
         _extension(tarfile.XHDTYPE, _pax_record("comment", b"x" * (2 << 20))),
         A.tar_bytes([F("manifest.json", b"[]")], fmt=tarfile.USTAR_FORMAT)]),
         r"a 2097\d{3}-byte extension header \(PAX or long name\) exceeds 1 MiB")
     error("longname-2mib-in-layer", A.docker_oci(root / "longname-2mib-in-layer.tar", [_image_with_layer(
         _extension(tarfile.GNUTYPE_LONGNAME, b"a" * (2 << 20)) + _huge_header("a", 0) + bytes(1024))]),
-        r"layer blobs/sha256/\w+: a 2097152-byte extension header \(PAX or long name\) exceeds 1 MiB")
+        r"image\[0\]\.layer\[\d\] \(blobs/sha256/\w+\): a 2097152-byte extension header \(PAX or long name\) exceeds 1 MiB")
     error("pax-chain-in-layer", A.docker_oci(root / "pax-chain-in-layer.tar", [_image_with_layer(
         _extension(tarfile.XHDTYPE, _pax_record("comment", b"again")) * 3000 + _huge_header("a", 0) + bytes(1024))]),
-        r"layer blobs/sha256/\w+: too many extension headers in a row")
+        r"image\[0\]\.layer\[\d\] \(blobs/sha256/\w+\): too many extension headers in a row")
     error("sparse-header-cut-outer", _cut_sparse_header(), r"tar header cut short near offset 512")
     for how in ("gzip", "zstd"):
         path = _oci(root / f"{how}-bomb-layer.tar", _config([BOMB_DIFF_ID]), [(bomb(how), A.LAYER_TYPES[how])])

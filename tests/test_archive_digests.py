@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from harness.archive import read_archive
 from harness.findings import Category
 from tests import archives as A
@@ -27,8 +29,9 @@ def test_blob_whose_content_differs_from_its_name(tmp_path: Path) -> None:
                         ("image[0].layer[1]", IMAGE.diff_ids[1], A.sha(other))]
 
 
-def test_gzip_layer_whose_content_differs_from_the_diff_id(tmp_path: Path) -> None:
-    """The blob matches its name, but the config's diff_id names other content."""
+@pytest.mark.parametrize("defer", [False, True], ids=["eager", "deferred"])
+def test_gzip_layer_whose_content_differs_from_the_diff_id(tmp_path: Path, defer: bool) -> None:
+    """The blob matches its name, but the config's diff_id names other content (found by both kinds of read)."""
     changed = A.TestImage(IMAGE.layers, tags=["m:1"])
     config = json.loads(changed.config)
     config["rootfs"]["diff_ids"][0] = A.sha(b"something else")
@@ -41,7 +44,7 @@ def test_gzip_layer_whose_content_differs_from_the_diff_id(tmp_path: Path) -> No
     members += [A.F(f"blobs/sha256/{A.hexof(A.sha(manifest))}", manifest),
                 A.F("index.json", A.jdump({"schemaVersion": 2, "manifests": [
                     {"mediaType": A.OCI_MANIFEST, "digest": A.sha(manifest), "size": len(manifest)}]}))]
-    archive = read_archive(A.write_tar(tmp_path / "a.tar", members))
+    archive = read_archive(A.write_tar(tmp_path / "a.tar", members), defer_checks=defer)
     assert [(p.where, p.a, p.b, p.note) for p in archive.problems] == [
         ("image[0].layer[0]", A.sha(b"something else"), IMAGE.diff_ids[0], "diff_id vs uncompressed layer")]
     assert archive.images[0].layers[0].diff_id == A.sha(b"something else")

@@ -175,5 +175,5 @@ def test_truncated_layer_tar_is_malformed_when_listing_files(tmp_path: Path) -> 
     bad = IMAGE.layers[0][:1024 + 100]
     im = A.TestImage([bad], tags=["t:1"])
     archive = read_archive(A.docker_oci(tmp_path / "a.tar", [im]))
-    with pytest.raises(MalformedArchive, match=r"layer blobs/sha256/\w+: tar truncated"):
+    with pytest.raises(MalformedArchive, match=r"image\[0\]\.layer\[\d\] \(blobs/sha256/\w+\): tar truncated"):
         list(archive.images[0].layers[0].files())

@@ -16,6 +16,7 @@ a Docker <= 24 save (DOCKER_LEGACY); any other ``manifest.json`` archive
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, Mapping
 
@@ -26,20 +27,25 @@ from harness.archive.oci import read_oci
 from harness.archive.refnames import familiar
 from harness.archive.tarindex import build_index
 from harness.errors import ArchiveError, MalformedArchive
-from harness.image import Archive, ArchiveFormat, Image
+from harness.image import Archive, ArchiveFormat, Image, Problems
 
-__all__ = ["read_archive"]
+__all__ = ["read_archive", "read_archives"]
 
 
-def read_archive(path: str | os.PathLike[str], *, source: str | None = None, whole_digest: bool = False) -> Archive:
+def read_archive(path: str | os.PathLike[str], *, source: str | None = None, whole_digest: bool = False,
+                 defer_checks: bool = False) -> Archive:
     """Read an image archive of any supported format; layer bytes stay on disk until asked for.
 
     Digest mismatches become findings in `Archive.problems`; an archive that
     cannot be read as images raises `MalformedArchive` with a one-line message.
+    With `defer_checks`, compressed layers are checked against their diff_ids
+    only when the problems are first looked at (which may raise the same
+    errors then): a caller that reads layers in full first, as the differ
+    does, inflates them once instead of twice.
     """
     path_str = os.fspath(path)
     try:
-        return _read(path_str, source or path_str, whole_digest)
+        return _read(path_str, source or path_str, whole_digest, defer_checks)
     except MalformedArchive as e:
         if e.path is not None:
             raise
@@ -48,7 +54,17 @@ def read_archive(path: str | os.PathLike[str], *, source: str | None = None, who
         raise ArchiveError(f"cannot read: {e.strerror or e}", path=path_str) from e
 
 
-def _read(path: str, source: str, whole_digest: bool) -> Archive:
+def read_archives(*sources: tuple[str | os.PathLike[str], str | None], defer_checks: bool = False) -> list[Archive]:
+    """Several archives (path, source) read side by side, one thread each: reading is mostly hashing,
+    which runs without the GIL.  The first error, in argument order, is raised."""
+    workers = min(len(sources), os.cpu_count() or 1)
+    with ThreadPoolExecutor(max(workers, 1), thread_name_prefix="imgharness-read") as pool:
+        futures = [pool.submit(read_archive, path, source=source, defer_checks=defer_checks)
+                   for path, source in sources]
+        return [f.result() for f in futures]
+
+
+def _read(path: str, source: str, whole_digest: bool, defer_checks: bool) -> Archive:
     index = build_index(path, whole_digest=whole_digest)
     ctx = ReadContext(index)
     items = read_manifest_json(ctx)
@@ -77,7 +93,7 @@ def _read(path: str, source: str, whole_digest: bool) -> Archive:
         index=oci_index,
         manifest_json=tuple(items) if items is not None else None,
         repositories=_repositories(ctx),
-        problems=tuple(ctx.problems),
+        problems=Problems(settle=ctx.settle) if defer_checks else Problems(ctx.settle()),
         size=index.size,
         digest=index.whole_digest,
     )

@@ -8,26 +8,35 @@ goes on and all broken rules are reported at once.
 
 from __future__ import annotations
 
+import os
 import re
-from typing import Any, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import IO, Any, Mapping, cast
 
+from harness.archive import inflated
 from harness.archive.compression import inflate, max_inflated
 from harness.archive.jsonsafe import MAX_JSON_BYTES, expect, load_json
 from harness.archive.layers import ArchiveLayer
-from harness.archive.streams import hash_all
+from harness.archive.streams import ReadAhead, hash_all
 from harness.archive.tarindex import IndexedEntry, TarIndex
-from harness.errors import MalformedArchive
+from harness.errors import ArchiveError, MalformedArchive
 from harness.findings import Category, Finding
 from harness.image import Compression, EntryType
 
 DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 _BLOB_NAME_RE = re.compile(r"^blobs/sha256/([0-9a-f]{64})$")
 
-_INFLATED: dict[tuple[str, int | None], str] = {}
-"""Uncompressed digests of compressed blobs inflated in this process, by the blob's computed digest (and the
-inflate limit it was read under).  The same bytes inflate to the same bytes, so a layer blob that two
-archives share, as most layers of two saves of an image are, is inflated and hashed once, not per archive."""
-_INFLATED_MAX = 4096
+
+@dataclass(frozen=True)
+class _InflatedCheck:
+    """A digest that the inflated content of a compressed entry must have; settled after the read."""
+
+    where: str
+    expected: str
+    entry: IndexedEntry
+    note: str
+    context: str  # what an error while inflating is said to concern
 
 
 def check_digest_string(value: Any, what: str) -> str:
@@ -46,6 +55,7 @@ class ReadContext:
     def __init__(self, index: TarIndex) -> None:
         self.index = index
         self.problems: list[Finding] = []
+        self._pending: list[_InflatedCheck] = []
         for e in index.entries:
             m = _BLOB_NAME_RE.match(e.name)
             if m and e.type is EntryType.FILE:
@@ -82,26 +92,53 @@ class ReadContext:
         diff_ids = expect(rootfs.get("diff_ids", []), list, f"{what}: rootfs.diff_ids")
         return raw, config, tuple(check_digest_string(d, f"{what}: rootfs.diff_ids") for d in diff_ids)
 
-    def uncompressed_digest(self, e: IndexedEntry) -> str:
-        """Digest of the entry's content once inflated; the blob digest itself when it is not compressed."""
+    def check_inflated(self, where: str, expected: str, e: IndexedEntry, note: str, *, context: str) -> None:
+        """Record a mismatch when `e`'s content, once inflated, does not have digest `expected`.
+
+        Uncompressed entries are checked at once (the index hashed them);
+        compressed ones when `settle` runs, after whoever reads the archive
+        may have inflated them already (`inflated`).
+        """
         if e.compression is Compression.NONE:
-            return e.digest
-        key = (e.digest, max_inflated(e.size))  # the digest the index computed, not one a manifest claims
-        if key not in _INFLATED:
-            opener = self.index.opener(e)
-            digest = hash_all(lambda: inflate(opener(), e.compression, size=e.size))[0]
-            if len(_INFLATED) >= _INFLATED_MAX:
-                del _INFLATED[next(iter(_INFLATED))]
-            _INFLATED[key] = digest
-        return _INFLATED[key]
+            self.mismatch(where, expected, e.digest, note)
+        else:
+            self._pending.append(_InflatedCheck(where, expected, e, note, context))
+
+    def settle(self) -> list[Finding]:
+        """Every problem: those found while reading, and the checks of inflated content, blobs side by side."""
+        pending, self._pending = self._pending, []
+        by_blob: dict[str, _InflatedCheck] = {}
+        for c in pending:
+            by_blob.setdefault(c.entry.digest, c)  # one inflation per blob, errors named by its first check
+        firsts = list(by_blob.values())
+        workers = min(len(firsts), os.cpu_count() or 1)
+        if workers > 1:
+            with ThreadPoolExecutor(workers, thread_name_prefix="imgharness-verify") as pool:
+                found = list(pool.map(self._inflated_digest, firsts))
+        else:
+            found = [self._inflated_digest(c) for c in firsts]
+        digests = {c.entry.digest: d for c, d in zip(firsts, found)}
+        for c in pending:
+            self.mismatch(c.where, c.expected, digests[c.entry.digest], c.note)
+        return self.problems
+
+    def _inflated_digest(self, check: _InflatedCheck) -> str:
+        """sha256 of the checked entry inflated, computed once per process (keyed by the digest the index computed)."""
+        e = check.entry
+        opener = self.index.opener(e)
+        try:
+            return inflated.digest_of(
+                (e.digest, max_inflated(e.size)),
+                lambda: hash_all(lambda: cast(IO[bytes], ReadAhead(inflate(opener(), e.compression, size=e.size))))[0])
+        except MalformedArchive as err:
+            raise MalformedArchive(f"{check.context} ({e.name}): {err.message}", path=self.index.path,
+                                   hint=err.hint) from err
+        except OSError as err:
+            raise ArchiveError(f"cannot read: {err.strerror or err}", path=self.index.path) from err
 
     def layer(self, e: IndexedEntry, *, position: int, diff_id: str, media_type: str, where: str) -> ArchiveLayer:
-        """A layer over entry `e`, after checking its uncompressed content against `diff_id`."""
-        try:
-            actual = self.uncompressed_digest(e)
-        except MalformedArchive as err:
-            raise MalformedArchive(f"{where} ({e.name}): {err.message}", hint=err.hint) from err
-        self.mismatch(where, diff_id, actual, "diff_id vs uncompressed layer")
+        """A layer over entry `e`, whose uncompressed content is checked against `diff_id` (see `check_inflated`)."""
+        self.check_inflated(where, diff_id, e, "diff_id vs uncompressed layer", context=where)
         return ArchiveLayer(
             position=position,
             diff_id=diff_id,
@@ -112,4 +149,5 @@ class ReadContext:
             entry_name=e.name,
             opener=self.index.opener(e),
             archive=self.index.path,
+            label=where,
         )

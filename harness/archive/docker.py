@@ -72,9 +72,10 @@ def image_from_item(ctx: ReadContext, item: Mapping[str, Any], i: int, k: int) -
         layer = ctx.layer(e, position=j, diff_id=diff_id, media_type=IMPLIED_MEDIA_TYPES[e.compression],
                           where=f"image[{k}].layer[{j}]")
         named = _named_digest(path)
-        if named:
-            actual = layer.digest if named[0] == "blob" else ctx.uncompressed_digest(e)
-            ctx.mismatch(f"archive:{path}", named[1], actual, "file name vs content")
+        if named and named[0] == "blob":
+            ctx.mismatch(f"archive:{path}", named[1], layer.digest, "file name vs content")
+        elif named:
+            ctx.check_inflated(f"archive:{path}", named[1], e, "file name vs content", context=f"image[{k}].layer[{j}]")
         layers.append(layer)
     return Image(
         config_digest=config_entry.digest,

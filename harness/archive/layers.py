@@ -9,10 +9,12 @@ layers' digests differ.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import IO, Iterator
+from typing import IO, Iterator, cast
 
-from harness.archive.compression import inflate
-from harness.archive.streams import ForwardReader, hash_exact
+from harness.archive import inflated
+from harness.archive.compression import inflate, max_inflated
+from harness.archive.inflated import Recording
+from harness.archive.streams import ForwardReader, ReadAhead, drain, hash_exact
 from harness.archive.tarblocks import TarBlocks, Unusual
 from harness.archive.tarscan import has_data, iter_members, tar_header
 from harness.errors import MalformedArchive
@@ -39,15 +41,22 @@ class ArchiveLayer:
     entry_name: str
     opener: Opener = field(repr=False, compare=False)
     archive: str = field(default="", compare=False)  # path of the archive file, named in errors
+    label: str = field(default="", compare=False)    # e.g. "image[0].layer[2]", named in errors
 
     def compressed(self) -> IO[bytes]:
         return self.opener()
 
     def uncompressed(self) -> IO[bytes]:
-        return inflate(self.opener(), self.compression, size=self.size)
+        """Inflated by a thread of its own; read to the end, it also settles the layer's diff_id check."""
+        if self.compression is Compression.NONE:
+            return self.opener()
+        key = (self.digest, max_inflated(self.size))
+        stream = cast(IO[bytes], ReadAhead(inflate(self.opener(), self.compression, size=self.size)))
+        return stream if inflated.known(key) else cast(IO[bytes], Recording(stream, key))
 
     def files(self) -> Iterator[FileEntry]:
-        return iter_layer_files(self.uncompressed, f"layer {self.entry_name}", path=self.archive or None)
+        what = f"{self.label} ({self.entry_name})" if self.label else f"layer {self.entry_name}"
+        return iter_layer_files(self.uncompressed, what, path=self.archive or None)
 
 
 def iter_layer_files(opener: Opener, what: str, *, path: str | None = None) -> Iterator[FileEntry]:
@@ -68,6 +77,7 @@ def iter_layer_files(opener: Opener, what: str, *, path: str | None = None) -> I
                 entry = FileEntry(done, member.header(), digest)
                 done += 1
                 yield entry
+            blocks.drain()
         return
     except (Unusual, MalformedArchive):
         pass  # tarfile decides, and words any error the same way as everywhere
@@ -86,5 +96,6 @@ def _with_tarfile(opener: Opener, what: str, path: str | None, *, skip: int) -> 
                     reader.seek(ti.offset_data)
                     digest, _ = hash_exact(reader, ti.size)
                 yield FileEntry(position, tar_header(ti), digest)
+            drain(reader)
     except MalformedArchive as e:
         raise MalformedArchive(f"{what}: {e.message}", path=path, hint=e.hint) from e

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import queue
+import threading
 from typing import IO, TYPE_CHECKING, Any, Callable
 
 from harness.errors import MalformedArchive
@@ -122,6 +124,70 @@ class Window(io.RawIOBase):
         super().close()
 
 
+class ReadAhead(io.RawIOBase):
+    """`raw` read by a thread of its own, up to `depth` chunks ahead of the consumer.
+
+    For inflaters, which work without holding the GIL: a layer is inflated on
+    one core while the consumer walks, compares or hashes the bytes already
+    inflated on another.  Memory is bounded by `depth` chunks.  An error of
+    `raw` is raised to the consumer where the stream broke; closing stops the
+    thread and closes `raw`.
+    """
+
+    def __init__(self, raw: IO[bytes], *, depth: int = 4) -> None:
+        super().__init__()
+        self._raw = raw
+        self._chunks: queue.Queue[memoryview | BaseException] = queue.Queue(depth)
+        self._stop = threading.Event()
+        self._current = memoryview(b"")
+        self._ended = False
+        self._thread = threading.Thread(target=self._produce, name="imgharness-read-ahead", daemon=True)
+        self._thread.start()
+
+    def _produce(self) -> None:
+        try:
+            while not self._stop.is_set():
+                buf = bytearray(CHUNK)
+                n = readinto(self._raw, memoryview(buf))
+                self._put(memoryview(buf)[:n])
+                if not n:
+                    return
+        except BaseException as e:  # handed to the consumer, raised there
+            self._put(e)
+
+    def _put(self, item: memoryview | BaseException) -> None:
+        while not self._stop.is_set():
+            try:
+                self._chunks.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: WriteableBuffer) -> int:
+        view = memoryview(b).cast("B")
+        if not self._current and not self._ended and len(view):
+            item = self._chunks.get()
+            if isinstance(item, BaseException):
+                self._ended = True
+                raise item
+            self._current = item
+            self._ended = not item
+        n = min(len(view), len(self._current))
+        view[:n] = self._current[:n]
+        self._current = self._current[n:]
+        return n
+
+    def close(self) -> None:
+        if not self.closed:
+            self._stop.set()
+            self._thread.join()
+            self._raw.close()
+        super().close()
+
+
 def readinto(stream: Any, view: memoryview) -> int:
     """`stream.readinto`, for any binary stream (IO[bytes] does not declare it), 0 at the end."""
     return int(stream.readinto(view) or 0)
@@ -136,6 +202,14 @@ def skip(stream: Any, count: int) -> None:
         if not n:
             raise MalformedArchive("unexpected end of data")
         count -= n
+
+
+def drain(stream: Any) -> None:
+    """Read `stream` to its end, discarding: what follows a tar's end-of-archive blocks still counts in its digest."""
+    buf = bytearray(CHUNK)
+    view = memoryview(buf)
+    while readinto(stream, view):
+        pass
 
 
 def hash_exact(stream: Any, size: int, *, head: int = 0) -> tuple[str, bytes]:

@@ -21,7 +21,7 @@ import tarfile
 import zlib
 from typing import IO, NamedTuple
 
-from harness.archive.streams import CHUNK, readinto
+from harness.archive.streams import CHUNK, drain, readinto
 from harness.archive.tarscan import has_data, tar_header
 from harness.image import EntryType, TarHeader
 
@@ -197,6 +197,11 @@ class TarBlocks:
             step = min(n, self._end - self._pos)
             self._pos += step
             n -= step
+
+    def drain(self) -> None:
+        """Read the stream to its end, so that a hash beneath sees every byte; the last thing done with a walk."""
+        self._pos = self._end
+        drain(self._stream)
 
     def _fill(self, n: int) -> None:
         """Move what is left to the front, then read until `n` bytes are there (or the stream ends)."""

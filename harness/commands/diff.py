@@ -48,14 +48,14 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.archive import read_archive
+    from harness.archive import read_archives
     from harness.diff import diff_archives
     from harness.report.diff_text import DEFAULT_LIMIT, render_json, render_text
 
     ignores = Ignores(frozenset(args.ignore), tuple(args.ignore_path))
     with tempfile.TemporaryDirectory(prefix="imgharness-diff-") as tmp:
-        a = read_archive(local_archive(args.a, Path(tmp, "a")), source=args.a)
-        b = read_archive(local_archive(args.b, Path(tmp, "b")), source=args.b)
+        a, b = read_archives((local_archive(args.a, Path(tmp, "a")), args.a),
+                             (local_archive(args.b, Path(tmp, "b")), args.b), defer_checks=True)
         result = diff_archives(a, b, ignores)  # layers read lazily: before the workdir goes
     if args.format == "json":
         sys.stdout.write(render_json(result))

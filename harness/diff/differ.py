@@ -72,9 +72,16 @@ def _problems(side: str, archive: Archive) -> list[Finding]:
 
 
 def _all_findings(a: Archive, b: Archive) -> list[Finding]:
-    findings = _problems("a", a) + _problems("b", b)
     if a.digest and a.digest == b.digest:
-        return findings  # the same bytes: nothing can differ
+        return _problems("a", a) + _problems("b", b)  # the same bytes: nothing can differ
+    findings = _compared(a, b)
+    # Last: checking compressed layers against their diff_ids needs them inflated, which comparing
+    # their files has just done for the layers that differ (`harness.archive.inflated`).
+    return _problems("a", a) + _problems("b", b) + findings
+
+
+def _compared(a: Archive, b: Archive) -> list[Finding]:
+    findings: list[Finding] = []
     same_format = a.format == b.format
     if not same_format:
         findings.append(Finding(

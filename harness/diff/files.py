@@ -107,6 +107,8 @@ def _walk_side_by_side(where: str, a: Layer, b: Layer) -> list[Finding]:
             if ma is None or mb is None:
                 if ma is not mb:
                     raise _Diverged()
+                ta.drain()  # the rest counts in the layers' digests, which reading them in full settles
+                tb.drain()
                 break
             if ma.raw == mb.raw:
                 digests = _content(ta, tb, ma, mb, a, b)

@@ -1,0 +1,102 @@
+"""Uncompressed digests of compressed blobs, learnt once per process by whoever inflates a blob first.
+
+Checking a compressed layer against its diff_id means inflating and hashing
+all of it, the most expensive thing the readers do.  The same bytes inflate
+to the same bytes, so the digest is kept by the blob's own (computed) digest:
+a blob that two archives share, as most layers of two saves of an image are,
+is inflated once, not per archive; and a layer the differ reads in full
+anyway (`Recording`) needs no second inflation to be checked.  Threads that
+ask for a blob another thread is inflating wait for its answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import threading
+from concurrent.futures import Future
+from typing import IO, TYPE_CHECKING, Callable
+
+from harness.archive.streams import readinto
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
+Key = tuple[str, "int | None"]
+"""The blob's computed digest, and the inflate limit it was read under (a bomb refused under one limit may
+be read under another)."""
+
+MAX_KNOWN = 4096
+
+_lock = threading.Lock()
+_known: dict[Key, str] = {}
+_in_flight: dict[Key, Future[str]] = {}
+
+
+def known(key: Key) -> str | None:
+    with _lock:
+        return _known.get(key)
+
+
+def remember(key: Key, digest: str) -> None:
+    with _lock:
+        if key not in _known and len(_known) >= MAX_KNOWN:
+            del _known[next(iter(_known))]
+        _known[key] = digest
+
+
+def digest_of(key: Key, compute: Callable[[], str]) -> str:
+    """The uncompressed digest for `key`: known, being computed by another thread (waited for), or computed."""
+    with _lock:
+        if key in _known:
+            return _known[key]
+        future = _in_flight.get(key)
+        owner = future is None
+        if future is None:
+            future = _in_flight[key] = Future()
+    if not owner:
+        return future.result()
+    try:
+        digest = compute()
+    except BaseException as e:
+        future.set_exception(e)
+        raise
+    finally:
+        with _lock:
+            del _in_flight[key]
+    remember(key, digest)
+    future.set_result(digest)
+    return digest
+
+
+class Recording(io.RawIOBase):
+    """A stream of a blob's inflated bytes that hashes them on the way and, read to its end, remembers the digest.
+
+    Stopping early (or an error) remembers nothing.
+    """
+
+    def __init__(self, raw: IO[bytes], key: Key) -> None:
+        super().__init__()
+        self._raw = raw
+        self._key = key
+        self._hash: hashlib._Hash | None = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: WriteableBuffer) -> int:
+        view = memoryview(b).cast("B")
+        n = readinto(self._raw, view)
+        if self._hash is None:
+            return n
+        if n:
+            self._hash.update(view[:n])
+        elif len(view):
+            remember(self._key, "sha256:" + self._hash.hexdigest())
+            self._hash = None
+        return n
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+        super().close()
