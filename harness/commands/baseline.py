@@ -22,9 +22,7 @@ from typing import Any
 from harness import progress
 from harness.commands.run import add_engine_options, run_suites
 from harness.errors import HarnessError, UsageError
-from harness.report import baseline
-from harness.report.document import load_report
-from harness.report.results import write_atomically
+from harness.report.document import load_report, write_atomically
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -47,6 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_record(args: argparse.Namespace) -> int:
+    from harness.report import baseline
+
     doc = baseline.distill(*_report_for(args))
     write_atomically(args.output, json.dumps(doc, indent=2) + "\n")
     bad = sum(b["outcome"] in baseline.BAD for b in doc["behaviour"].values())
@@ -56,6 +56,8 @@ def run_record(args: argparse.Namespace) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
+    from harness.report import baseline
+
     try:
         recorded = baseline.check_baseline(json.loads(args.baseline.read_text()), str(args.baseline))
     except (OSError, ValueError) as e:

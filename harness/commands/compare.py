@@ -15,11 +15,6 @@ from collections import Counter
 from pathlib import Path
 
 from harness.errors import UsageError
-from harness.report.compare import merge
-from harness.report.diff_text import value_text
-from harness.report.document import OUTCOMES, load_report
-from harness.report.html import render_html
-from harness.report.results import write_atomically
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,6 +26,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from harness.report.compare import merge
+    from harness.report.diff_text import value_text
+    from harness.report.document import OUTCOMES, load_report, write_atomically
+    from harness.report.html import render_html
+
     if len(args.reports) < 2:
         raise UsageError("compare needs at least two reports")
     merged = merge([load_report(p) for p in args.reports])

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from harness.engines.farm import Farm, statuses_json
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("engines", help="start, stop and list the local engine farm")
@@ -21,6 +19,8 @@ def _progress(quiet: bool):
 
 
 def run(args: argparse.Namespace) -> int:
+    from harness.engines.farm import Farm, statuses_json
+
     farm = Farm()
     if args.action == "ls":
         for fe in farm.select(args.ids):

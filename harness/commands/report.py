@@ -9,10 +9,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.report.document import load_report
-from harness.report.html import render_html
-from harness.report.results import write_atomically
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="render index.html from a report.json")
@@ -22,6 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from harness.report.document import load_report, write_atomically
+    from harness.report.html import render_html
+
     out = args.output or args.report.with_name("index.html")
     write_atomically(out, render_html(load_report(args.report)))
     print(out)

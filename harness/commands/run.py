@@ -14,15 +14,11 @@ import contextlib
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
-
-import pytest
+from typing import TYPE_CHECKING, Sequence
 
 from harness import progress
 from harness.errors import UsageError
-from harness.report.document import load_report
-from harness.report.html import render_html
-from harness.report.results import RUN_ID_ENV, new_run_id, write_atomically
+from harness.report.document import RUN_ID_ENV, new_run_id
 
 if TYPE_CHECKING:
     from harness.engines.lease import FarmLease
@@ -86,6 +82,10 @@ def run_suites(report_dir: Path, *, run_id: str | None = None, engines: Sequence
         argv += ["--engines-file", engines_file]
     for e in farm_engines:
         argv += ["--farm-engine", e]
+    import pytest
+
+    from harness.report.matrix_progress import MatrixProgress
+
     uses_farm = "--farm" in extra or (not engines and not engines_file and "--no-farm" not in extra)
     lease = _start_farm(farm_engines) if uses_farm else None
     previous = os.environ.get(RUN_ID_ENV)
@@ -122,42 +122,12 @@ def _restore(name: str, value: str | None) -> None:
 
 
 def _write_html(report_dir: Path) -> None:
+    from harness.report.document import load_report, write_atomically
+    from harness.report.html import render_html
+
     report = report_dir / "report.json"
     if not report.exists():
         print(f"imgharness: no {report}: the run stopped before its results were written; no index.html",
               file=sys.stderr)
         return
     write_atomically(report_dir / "index.html", render_html(load_report(report)))
-
-
-class MatrixProgress:
-    """One progress line per finished suite test (check, engine, image, outcome), counted against the
-    tests collected, in place of pytest's dots.  It reads the outcome the result collector settled on,
-    so progress and report always agree."""
-
-    def __init__(self) -> None:
-        self.session: pytest.Session | None = None
-        self.done = 0
-
-    def pytest_sessionstart(self, session: pytest.Session) -> None:
-        self.session = session
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_report_teststatus(self, report: pytest.TestReport) -> Any:
-        category, letter, word = yield
-        if dict(report.user_properties).get("harness"):
-            return category, "", word  # still counted and named in the summary; our line replaces the dot
-        return category, letter, word
-
-    @pytest.hookimpl(trylast=True)  # after the collector settled the outcome
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.when != "teardown" or self.session is None:
-            return
-        collector = self.session.config.pluginmanager.get_plugin("harness-results")
-        result = collector.results.get(report.nodeid) if collector is not None else None
-        if result is None:
-            return
-        self.done += 1
-        total = self.session.testscollected
-        progress.say(f"[{self.done:>{len(str(total))}}/{total}] {result['check']} · {result['engine'] or '-'} · "
-                     f"{result['image'] or '-'}: {result['outcome'] or 'error'} ({result['duration_s']:.1f} s)")

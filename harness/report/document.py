@@ -2,7 +2,7 @@
 
 `render_html`, `compare` and `baseline` work from report.json alone, never from
 a live run, so a report can be re-rendered, merged or compared anywhere.  This
-module holds what they share: loading with a clear error, the check order of the
+module holds what they share: loading with a clear error, writing atomically, run ids, the check order of the
 matrix, outcome ranking, and a result's *variant* (what tells two results of one
 check, engine and image apart, such as a digest-preservation route).
 """
@@ -11,12 +11,32 @@ from __future__ import annotations
 
 import json
 import re
+import time
+import uuid
 from pathlib import Path
 from typing import Any, Iterable
 
 from harness.errors import UsageError
 
 SCHEMA_FILE = Path(__file__).with_name("schema") / "report-v1.json"
+SCHEMA_VERSION = 1
+RUN_ID_ENV = "IMGHARNESS_RUN_ID"
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write `text` to `path` through a partial file, so a reader never sees half a report."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    try:
+        partial.write_text(text)
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+
 
 CHECKS: dict[str, str] = {
     "save-determinism": "saving the same image again gives the same bytes, also across a daemon restart",

@@ -13,8 +13,6 @@ import os
 import platform
 import sys
 import tempfile
-import time
-import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -23,16 +21,9 @@ import pytest
 
 from harness import __version__
 from harness.engines.spec import redact_url
+from harness.report.document import RUN_ID_ENV, SCHEMA_VERSION, new_run_id, write_atomically
 
-SCHEMA_VERSION = 1
 ENGINE_FIELDS = ("id", "endpoint", "version", "storage", "os", "arch")
-RUN_ID_ENV = "IMGHARNESS_RUN_ID"
-
-
-def new_run_id() -> str:
-    return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
-
-
 def _outcome(report: pytest.TestReport, previous: str | None) -> str:
     if report.when == "call":
         return "pass" if report.passed else "skipped" if report.skipped else "fail"
@@ -108,17 +99,6 @@ class ResultCollector:
 
 REPORT_NOT_WRITTEN = 6
 """Exit status of a run whose results could not be written where asked (they are kept in a temp dir)."""
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write `text` to `path` through a partial file, so a reader never sees half a report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    try:
-        partial.write_text(text)
-        partial.replace(path)
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 def _engine_entry(engine_id: str, info: dict[str, Any]) -> dict[str, Any]:
