@@ -4,6 +4,9 @@ It cuts the connection after K bytes of one blob, then keeps answering 503 for
 that blob while `failing` is set (so the engine's own in-pull retries fail too and
 the pull errors out), and records every request: method, path, Range header,
 status and bytes sent.  The record is what the pull-resume check measures.
+With `stall`, it holds the blob's connection open after K bytes instead, sending
+nothing, until the engine hangs up (`abandoned`: the pull was cancelled) or the
+plan is released: the state an engine is in when its client gives up mid-layer.
 
 Docker engines try TLS first on a `localhost:PORT` registry and fall back to HTTP
 only when the server answers a TLS ClientHello with an HTTP status line, as Go's
@@ -15,6 +18,7 @@ request headers (several ``Accept``) are joined, or the registry answers
 from __future__ import annotations
 
 import http.client
+import select
 import socket
 import socketserver
 import threading
@@ -37,19 +41,55 @@ class Request:
     status: int
     bytes_sent: int
     cut: bool = False
+    abandoned: bool = False  # a stalled transfer the engine hung up on
     at: float = field(default_factory=time.monotonic)
 
 
 class FaultPlan:
-    """What to break: the blob `digest` is cut after `cut_after` bytes, then refused while `failing`."""
+    """What to break: the blob `digest` is cut (or, with `stall`, held) after `cut_after` bytes, then refused
+    while `failing`."""
 
-    def __init__(self, digest: str | None = None, cut_after: int = 0) -> None:
+    def __init__(self, digest: str | None = None, cut_after: int = 0, *, stall: bool = False) -> None:
         self.digest = digest
         self.cut_after = cut_after
+        self.stall = stall
         self.failing = digest is not None
         self.cuts = 0
+        self.stalled = threading.Event()    # a transfer of the blob is being held
+        self.abandoned = threading.Event()  # the engine hung up on a held transfer
+        self._released = threading.Event()
         self.lock = threading.Lock()
         self.requests: list[Request] = []
+
+    def heal(self) -> None:
+        """From now on the blob is served whole; a transfer still held is cut."""
+        self.failing = False
+        self._released.set()
+
+    def settle(self, timeout: float = 10) -> None:
+        """Wait until every cut or held transfer has ended and been recorded."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if sum(r.cut for r in self.requests) >= self.cuts:
+                    return
+            time.sleep(0.05)
+
+    def hold(self, conn: socket.socket) -> bool:
+        """Send nothing on `conn` until the engine hangs up (True) or the plan is healed (False)."""
+        self.stalled.set()
+        while not self._released.is_set():
+            readable, _, _ = select.select([conn], [], [], 0.2)
+            if readable:
+                try:
+                    gone = conn.recv(1, socket.MSG_PEEK) == b""
+                except OSError:
+                    gone = True
+                if gone:
+                    self.abandoned.set()
+                    return True
+                time.sleep(0.2)  # bytes from the engine while held: not a hang-up, keep holding
+        return False
 
     def record(self, req: Request) -> None:
         with self.lock:
@@ -118,11 +158,17 @@ class _Handler(BaseHTTPRequestHandler):
             if chunked and not cut:
                 self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
+        abandoned = False
         if cut:
             plan.cuts += 1
+            if plan.stall:
+                abandoned = plan.hold(self.connection)
             self.close_connection = True
-            self.connection.shutdown(socket.SHUT_RDWR)
-        plan.record(Request(self.command, self.path, self.headers.get("Range"), resp.status, sent, cut))
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:  # the engine closed it first
+                pass
+        plan.record(Request(self.command, self.path, self.headers.get("Range"), resp.status, sent, cut, abandoned))
 
     def _refuse(self, status: int) -> None:
         self.send_response(status)

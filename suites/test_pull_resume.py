@@ -1,11 +1,20 @@
 """pull-resume: a pull that fails mid-layer and is retried should fetch only what is missing.
 
-The registry is reached through our fault-injecting proxy: the largest layer blob
-of an image made for this run (48 MiB no engine can already hold) is cut after 40 % of its bytes and refused (503)
-afterwards, so the pull fails; then the proxy heals and the pull is retried.  We
-measure, from what the proxy served: bytes the retry downloaded, whether it sent
-Range requests, the bytes wasted (downloaded more than once), and what partial
-data the failure left in the engine's data root.
+The registry is reached through our fault-injecting proxy, and the largest layer
+blob of an image made for this run (48 MiB no engine can already hold) is broken
+after 40 % of its bytes, in one of two ways users meet:
+
+* ``registry-error``: the connection is cut and the blob refused (503) afterwards,
+  so the engine's own retries fail too and the pull errors out (a flaky registry
+  or network);
+* ``client-cancel``: the transfer stalls and the client gives up (its read
+  timeout: a CI step's timeout, a Ctrl-C), hanging up on the engine mid-layer.
+
+Then the proxy heals and the pull is retried.  We measure, from what the proxy
+served: bytes the retry downloaded, whether it sent Range requests, the bytes
+wasted (downloaded more than once), what partial data the interruption left in
+the engine's data root, and (client-cancel) whether the engine stopped
+downloading when its client left.
 """
 
 from __future__ import annotations
@@ -27,6 +36,8 @@ pytestmark = pytest.mark.check("pull-resume")
 
 CUT_FRACTION = 0.4
 GIVE_UP_S = 240
+CLIENT_TIMEOUT_S = 10  # the client's read timeout: it gives up after this long without a progress message
+HANG_UP_S = 30         # how long the engine may take to stop downloading once its client has left
 
 
 def largest_layer(registry: Registry, repo: str, tag: str) -> tuple[str, int]:
@@ -53,52 +64,36 @@ def _range_start(header: str | None) -> int:
     return int(header[len("bytes="):].split("-", 1)[0] or 0)
 
 
+@pytest.mark.parametrize("interruption", ["registry-error", "client-cancel"])
 def test_retry_after_a_cut_layer_fetches_only_what_is_missing(
-        engine: Engine, corpus: RunCorpus, registry: Registry, run_namespace: str, record: Record) -> None:
+        engine: Engine, corpus: RunCorpus, registry: Registry, run_namespace: str, record: Record,
+        interruption: str) -> None:
     record.image = "unique-48MiB"
-    archive, source = corpus.unique(f"pull-resume-{engine.id}", 48 << 20)
+    archive, source = corpus.unique(f"pull-resume-{engine.id}-{interruption}", 48 << 20)
     engine.load(archive)
-    repo, tag = f"{run_namespace}/pull-resume-{engine.id}", "v1"
+    repo, tag = f"{run_namespace}/pull-resume-{engine.id}-{interruption}", "v1"
     engine.tag(source, f"{registry.host}/{repo}", tag)
     engine.push(f"{registry.host}/{repo}", tag)
     digest, size = largest_layer(registry, repo, tag)
     for ref in (f"{registry.host}/{repo}:{tag}", source):  # both ours: the pull must really download
         engine.remove(ref)
 
-    plan = FaultPlan(digest, cut_after=int(size * CUT_FRACTION))
+    plan = FaultPlan(digest, cut_after=int(size * CUT_FRACTION), stall=interruption == "client-cancel")
     # podman must be told the proxy is plain HTTP: the farm's registries.conf names the reserved port
     port = Farm().proxy_port if engine.identity.engine == "podman" else 0
     with FaultProxy(("127.0.0.1", registry.port), plan, port=port) as proxy:
-        failing = Engine(engine.spec, timeout=GIVE_UP_S)
-        error: list[Exception] = []
-
-        def first_pull() -> None:
-            try:
-                failing.pull(f"{proxy.host}/{repo}", tag)
-            except HarnessError as e:
-                error.append(e)
-
-        # the engine must give up by itself: a retry measured while its first pull still runs would
-        # mix the two pulls' requests (graph drivers back off for a minute or more before they give up)
-        worker = threading.Thread(target=first_pull)
         started = time.monotonic()
-        worker.start()
-        worker.join(timeout=GIVE_UP_S + 30)
-        failing.close()
+        if interruption == "client-cancel":
+            _cancel_mid_layer(engine, plan, f"{proxy.host}/{repo}", tag, record)
+        else:
+            _fail_mid_layer(engine, plan, f"{proxy.host}/{repo}", tag)
         record.measure("first_attempt_s", round(time.monotonic() - started, 1))
-        if plan.cuts == 0:
-            pytest.fail("the engine never requested the layer blob through the proxy", pytrace=False)
-        if worker.is_alive():
-            pytest.fail(f"the first pull did not give up within {GIVE_UP_S}s of the cut "
-                        f"({len(plan.blob_requests())} blob requests)", pytrace=False)
-        if not error:
-            pytest.fail("the first pull succeeded although every request after the cut was refused",
-                        pytrace=False)
         leftover = partial_bytes(engine)
+        plan.heal()
+        plan.settle()  # a transfer the engine kept open is cut now, and counts in the first attempt
         first_attempt = plan.blob_requests()
         first_bytes = sum(r.bytes_sent for r in first_attempt)
-        plan.failing = False
-        seen = len(plan.blob_requests())
+        seen = len(first_attempt)
         time.sleep(1)
         engine.pull(f"{proxy.host}/{repo}", tag)
         retry = plan.blob_requests()[seen:]
@@ -126,3 +121,60 @@ def test_retry_after_a_cut_layer_fetches_only_what_is_missing(
     assert retry_bytes < size, (
         f"the retry downloaded {retry_bytes} of {size} bytes again ({len(retry)} requests, "
         f"Range used: {bool(ranged)}); {first_bytes} bytes were fetched before the cut")
+
+
+def _pull_in_background(client: Engine, repository: str, tag: str) -> tuple[threading.Thread, list[Exception]]:
+    error: list[Exception] = []
+
+    def pull() -> None:
+        try:
+            client.pull(repository, tag)
+        except HarnessError as e:
+            error.append(e)
+
+    worker = threading.Thread(target=pull, name="first-pull")
+    worker.start()
+    return worker, error
+
+
+def _fail_mid_layer(engine: Engine, plan: FaultPlan, repository: str, tag: str) -> None:
+    """The registry cuts the layer and refuses it from then on, until the engine's pull fails by itself.
+
+    A retry measured while the first pull still runs would mix the two pulls'
+    requests (graph drivers back off for a minute or more before they give up).
+    """
+    failing = Engine(engine.spec, timeout=GIVE_UP_S)
+    worker, error = _pull_in_background(failing, repository, tag)
+    worker.join(timeout=GIVE_UP_S + 30)
+    failing.close()
+    if plan.cuts == 0:
+        pytest.fail("the engine never requested the layer blob through the proxy", pytrace=False)
+    if worker.is_alive():
+        pytest.fail(f"the first pull did not give up within {GIVE_UP_S}s of the cut "
+                    f"({len(plan.blob_requests())} blob requests)", pytrace=False)
+    if not error:
+        pytest.fail("the first pull succeeded although every request after the cut was refused", pytrace=False)
+
+
+def _cancel_mid_layer(engine: Engine, plan: FaultPlan, repository: str, tag: str, record: Record) -> None:
+    """The layer stalls mid-way; the client times out and hangs up; the engine should stop downloading."""
+    client = Engine(engine.spec, timeout=CLIENT_TIMEOUT_S)
+    worker, error = _pull_in_background(client, repository, tag)
+    try:
+        if not plan.stalled.wait(GIVE_UP_S):
+            pytest.fail("the engine never requested the layer blob through the proxy", pytrace=False)
+        worker.join(timeout=CLIENT_TIMEOUT_S + 60)
+        if worker.is_alive():
+            pytest.fail(f"the client never timed out: the engine kept its connection busy for "
+                        f"{CLIENT_TIMEOUT_S + 60}s while the layer stalled", pytrace=False)
+        if not error:
+            pytest.fail("the first pull succeeded although the layer stalled", pytrace=False)
+    finally:
+        client.close()
+        if worker.is_alive():
+            plan.heal()
+            worker.join(timeout=GIVE_UP_S)
+    stopped = plan.abandoned.wait(HANG_UP_S)
+    record.measure("engine_stopped_download_after_cancel", stopped)
+    time.sleep(1)  # what the engine received before it stopped is on disk
+

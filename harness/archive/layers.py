@@ -14,7 +14,7 @@ from typing import IO, Iterator, cast
 from harness.archive import inflated
 from harness.archive.compression import inflate, max_inflated
 from harness.archive.inflated import Recording
-from harness.archive.streams import ForwardReader, ReadAhead, drain, hash_exact
+from harness.archive.streams import ForwardReader, Labelled, ReadAhead, drain, hash_exact
 from harness.archive.tarblocks import TarBlocks, Unusual
 from harness.archive.tarscan import has_data, iter_members, tar_header
 from harness.errors import MalformedArchive
@@ -43,20 +43,26 @@ class ArchiveLayer:
     archive: str = field(default="", compare=False)  # path of the archive file, named in errors
     label: str = field(default="", compare=False)    # e.g. "image[0].layer[2]", named in errors
 
+    @property
+    def what(self) -> str:
+        """How errors name the layer: ``image[0].layer[2] (blobs/sha256/…)``."""
+        return f"{self.label} ({self.entry_name})" if self.label else f"layer {self.entry_name}"
+
     def compressed(self) -> IO[bytes]:
-        return self.opener()
+        return cast(IO[bytes], Labelled(self.opener(), self.what, self.archive or None))
 
     def uncompressed(self) -> IO[bytes]:
         """Inflated by a thread of its own; read to the end, it also settles the layer's diff_id check."""
         if self.compression is Compression.NONE:
-            return self.opener()
+            return self.compressed()
         key = (self.digest, max_inflated(self.size))
         stream = cast(IO[bytes], ReadAhead(inflate(self.opener(), self.compression, size=self.size)))
-        return stream if inflated.known(key) else cast(IO[bytes], Recording(stream, key))
+        if not inflated.known(key):
+            stream = cast(IO[bytes], Recording(stream, key))
+        return cast(IO[bytes], Labelled(stream, self.what, self.archive or None))
 
     def files(self) -> Iterator[FileEntry]:
-        what = f"{self.label} ({self.entry_name})" if self.label else f"layer {self.entry_name}"
-        return iter_layer_files(self.uncompressed, what, path=self.archive or None)
+        return iter_layer_files(self.uncompressed, self.what, path=self.archive or None)
 
 
 def iter_layer_files(opener: Opener, what: str, *, path: str | None = None) -> Iterator[FileEntry]:
@@ -79,7 +85,10 @@ def iter_layer_files(opener: Opener, what: str, *, path: str | None = None) -> I
                 yield entry
             blocks.drain()
         return
-    except (Unusual, MalformedArchive):
+    except MalformedArchive as e:
+        if e.path is not None:  # the stream itself broke (inflating, the file): tarfile would meet it again
+            raise
+    except Unusual:
         pass  # tarfile decides, and words any error the same way as everywhere
     yield from _with_tarfile(opener, what, path, skip=done)
 
@@ -98,4 +107,6 @@ def _with_tarfile(opener: Opener, what: str, path: str | None, *, skip: int) -> 
                 yield FileEntry(position, tar_header(ti), digest)
             drain(reader)
     except MalformedArchive as e:
+        if e.path is not None:
+            raise
         raise MalformedArchive(f"{what}: {e.message}", path=path, hint=e.hint) from e

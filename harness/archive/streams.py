@@ -124,6 +124,36 @@ class Window(io.RawIOBase):
         super().close()
 
 
+class Labelled(io.RawIOBase):
+    """`raw`, whose read errors name what it is and the archive file (``what: message``).
+
+    Layers are read long after their archive was opened, often beside another
+    archive's: an error must still say which layer of which file broke.
+    """
+
+    def __init__(self, raw: IO[bytes], what: str, path: str | None) -> None:
+        super().__init__()
+        self._raw = raw
+        self._what = what
+        self._path = path
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: WriteableBuffer) -> int:
+        try:
+            return readinto(self._raw, memoryview(b).cast("B"))
+        except MalformedArchive as e:
+            if e.path is not None:
+                raise
+            raise MalformedArchive(f"{self._what}: {e.message}", path=self._path, hint=e.hint) from e
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+        super().close()
+
+
 class ReadAhead(io.RawIOBase):
     """`raw` read by a thread of its own, up to `depth` chunks ahead of the consumer.
 

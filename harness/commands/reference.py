@@ -35,10 +35,12 @@ def run(args: argparse.Namespace) -> int:
     from harness.reference import write_reference
 
     with tempfile.TemporaryDirectory(prefix="imgharness-reference-") as tmp:
-        archive = read_archive(local_archive(args.source, Path(tmp)), source=args.source)
+        # layer checks deferred: writing inflates each layer anyway, and settles its check on the way
+        archive = read_archive(local_archive(args.source, Path(tmp)), source=args.source, defer_checks=True)
         write_reference(archive, args.output, layout=args.layout, keep_compression=args.keep_compression)
+        problems = list(archive.problems)
     if not getattr(args, "quiet", False):  # after writing: a failure stays the one line of its error
-        for problem in archive.problems:
+        for problem in problems:
             print(f"imgharness: warning: {problem.category} {problem.where}: "
                   f"expected {problem.a}, found {problem.b}", file=sys.stderr)
     for image in archive.images:

@@ -54,7 +54,11 @@ def compare_files(where: str, a: Layer, b: Layer) -> list[Finding]:
     """Findings for every file that differs between two layers, at ``where:path``."""
     try:
         findings = _walk_side_by_side(where, a, b)
-    except (_Diverged, Unusual, MalformedArchive):
+    except MalformedArchive as e:
+        if e.path is not None:  # a layer's stream broke (named): indexing would only meet it again
+            raise
+        findings = _compare_indexed(where, a, b)
+    except (_Diverged, Unusual):
         findings = _compare_indexed(where, a, b)
     return findings or [_encoding_only(where, a, b)]
 

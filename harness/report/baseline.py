@@ -47,6 +47,8 @@ FACTS: dict[str, tuple[str, Callable[[dict[str, Any]], Any]]] = {
     "retry uses Range": ("pull resume", lambda r: r["metrics"].get("retry_used_range")),
     "partial data left": ("pull resume", lambda r: None if r["metrics"].get("partial_bytes_left") is None
                           else r["metrics"]["partial_bytes_left"] > 0),
+    "stops downloading when the client leaves": (
+        "pull resume", lambda r: r["metrics"].get("engine_stopped_download_after_cancel")),
     "archive format": ("archive format", lambda r: r["metrics"].get("archive_format")),
     "differences from canonical": ("archive format", lambda r: sorted(r["metrics"]["differences"])
                                    if isinstance(r["metrics"].get("differences"), dict) else None),

@@ -213,15 +213,19 @@ def split_where(where: str, category: str) -> tuple[str, str]:
 
 
 def _by_engine_image(report: dict[str, Any], check: str, metric: str) -> dict[str, list[tuple[str, Any, str]]]:
-    """image → [(engine, value, outcome)] of the first result per (engine, image) carrying `metric`."""
+    """image (and test parameters, e.g. ``unique-48MiB [client-cancel]``) → [(engine, value, outcome)] of the
+    first result per engine there carrying `metric`."""
+    ids = engine_ids(report)
     seen: set[tuple[str, str]] = set()
     out: dict[str, list[tuple[str, Any, str]]] = defaultdict(list)
     for r in report["results"]:
-        key = (r["engine"], r["image"])
+        params = variant(r, ids.get(r["engine"], r["engine"])).partition("[")[2].rstrip("]")
+        group = f"{r['image']} [{params}]" if params else r["image"]
+        key = (r["engine"], group)
         if r["check"] == check and r["metrics"].get(metric) is not None and key not in seen:
             seen.add(key)
-            out[r["image"]].append((r["engine"], r["metrics"][metric], r["outcome"]))
-    return {img: sorted(rows) for img, rows in sorted(out.items())}
+            out[group].append((r["engine"], r["metrics"][metric], r["outcome"]))
+    return {group: sorted(rows) for group, rows in sorted(out.items())}
 
 
 def _per_image(report: dict[str, Any], check: str, metric: str, what: str, fmt: Any) -> list[str]:
