@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ import pytest
 
 from harness.engines import daemon
 from harness.engines.farm import DEFAULT_ENGINES, default_home, package_cache
+from tests.remotekit import run_round_trip
 
 ENGINE = "docker-28.5.2-overlay2"
 
@@ -70,19 +70,11 @@ def tls_engine() -> Iterator[tuple[str, Path]]:
         subprocess.run(["rm", "-rf", str(d)])
 
 
-def _run(endpoint: str, report: Path, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, **(extra_env or {}))
-    return subprocess.run(
-        [sys.executable, "-m", "harness", "run", "--engine", endpoint, "-n", "0", "--report-dir", str(report),
-         "--", "--no-farm", "suites/test_round_trip.py", "--image", "basic"],
-        capture_output=True, text=True, timeout=600, env=env, cwd=Path(__file__).parents[1])
-
-
 def test_tls_engine_is_tested_and_no_key_material_leaks(tls_engine: tuple[str, Path], tmp_path: Path) -> None:
     endpoint, pki = tls_engine
     url = (f"remote={endpoint}?ca={pki / 'good-ca.pem'}&cert={pki / 'good-client.pem'}"
            f"&key={pki / 'good-client-key.pem'}")
-    proc = _run(url, tmp_path)
+    proc = run_round_trip(url, tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     report = (tmp_path / "report.json").read_text()
     assert '"outcome": "pass"' in report
@@ -96,7 +88,7 @@ def test_verification_is_on_by_default(tls_engine: tuple[str, Path], tmp_path: P
     endpoint, pki = tls_engine
     url = (f"{endpoint}?ca={pki / 'other-ca.pem'}&cert={pki / 'good-client.pem'}"
            f"&key={pki / 'good-client-key.pem'}")
-    proc = _run(url, tmp_path)
+    proc = run_round_trip(url, tmp_path)
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
     report = (tmp_path / "report.json").read_text()
     assert '"outcome": "error"' in report and '"outcome": "pass"' not in report

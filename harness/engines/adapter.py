@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import socket
+import threading
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
@@ -24,7 +26,7 @@ from docker.tls import TLSConfig
 
 from harness.engines.identity import Identity, identify
 from harness.engines.spec import EngineSpec
-from harness.errors import EngineError, EngineUnavailable, ImageNotFound
+from harness.errors import EngineError, EngineUnavailable, HarnessError, ImageNotFound
 
 CHUNK = 1 << 20
 DEFAULT_TIMEOUT = 600
@@ -154,6 +156,15 @@ class Engine:
         """Pull; returns the digest the engine reports, if it does."""
         return self._stream_progress(self.api.pull(repository, tag=tag, stream=True, decode=True), f"pull {repository}:{tag}")
 
+    def start_pull(self, repository: str, tag: str) -> PullInProgress:
+        """A pull streamed by a thread of its own, which `PullInProgress.hang_up` cuts off as a client that
+        gives up does (Ctrl-C, a CI step's timeout): the connection closes while the engine is mid-layer."""
+        with translated(self.id, f"{repository}:{tag}"):
+            resp = self.api._post(self.api._url("/images/create"), params={"fromImage": repository, "tag": tag},
+                                  stream=True, timeout=None)
+            self.api._raise_for_status(resp)
+        return PullInProgress(self, resp, f"pull {repository}:{tag}")
+
     def _stream_progress(self, messages: Iterator[dict[str, Any]], what: str) -> str | None:
         digest: str | None = None
         with translated(self.id, what):
@@ -171,3 +182,38 @@ class Engine:
 
     def close(self) -> None:
         self.api.close()
+
+
+class PullInProgress:
+    """The progress stream of a pull, read by a thread; `error` is set when it ended badly."""
+
+    def __init__(self, engine: Engine, response: requests.Response, what: str) -> None:
+        self._response = response
+        self.error: HarnessError | None = None
+
+        def read() -> None:
+            try:
+                engine._stream_progress(engine.api._stream_helper(response, decode=True), what)
+            except HarnessError as e:
+                self.error = e
+
+        self._thread = threading.Thread(target=read, name="pull-progress", daemon=True)
+        self._thread.start()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """True once the pull's stream has ended (done, failed, or hung up on)."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def hang_up(self) -> None:
+        """Shut the connection under the progress stream down, as a client that leaves does; the engine sees
+        it close, the reading thread sees the stream end."""
+        conn = getattr(self._response.raw, "connection", None) or getattr(self._response.raw, "_connection", None)
+        sock = getattr(conn, "sock", None)
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed
+        if self.wait(10):
+            self._response.close()
