@@ -244,7 +244,11 @@ class Farm:
             if not daemon.alive(st.pid):
                 raise EngineUnavailable("daemon exited during start-up", engine=fe.key)
             if sock.exists():
-                engine = Engine(st.spec(), timeout=10)
+                try:
+                    engine = Engine(st.spec(), timeout=10)  # asks for the API version: not listening yet?
+                except EngineUnavailable:
+                    time.sleep(0.25)
+                    continue
                 try:
                     if engine.ping():
                         ident = engine.identity
@@ -279,16 +283,20 @@ class Farm:
             pid, started = rec.get("pid"), rec.get("started")
             if pid and daemon.alive(pid) and (started is None or daemon.start_time(pid) == started):
                 st.pid, st.started = pid, started
-                engine = Engine(st.spec(), timeout=10)
                 try:
-                    ident = engine.identity
-                    st.version, st.storage, st.healthy = ident.version, ident.storage, ident.id == fe.id
-                    if ident.id != fe.id:
-                        st.error = f"reports itself as {ident.id}"
+                    engine = Engine(st.spec(), timeout=10)  # may already ask the engine (its API version)
                 except EngineError as e:
                     st.error = str(e)
-                finally:
-                    engine.close()
+                else:
+                    try:
+                        ident = engine.identity
+                        st.version, st.storage, st.healthy = ident.version, ident.storage, ident.id == fe.id
+                        if ident.id != fe.id:
+                            st.error = f"reports itself as {ident.id}"
+                    except EngineError as e:
+                        st.error = str(e)
+                    finally:
+                        engine.close()
             out.append(st)
         return out
 
