@@ -45,7 +45,8 @@ CHECKS: dict[str, str] = {
     "cross-engine": "the same registry image saves content-equivalent on every engine; inspect agrees with its config",
     "reference-conformance": "the engine's save, canonicalized, is byte-identical to the canonical original",
     "digest-preservation": "copies by skopeo (daemon, docker-archive, oci-archive) keep the registry digest",
-    "pull-resume": "a pull cut mid-layer and retried fetches only what is missing",
+    "pull-resume": "a pull interrupted mid-layer (registry error, client hang-up) and retried fetches only what "
+                   "is missing",
     "delta": "saving the same version twice keeps the archive digest; update cost at layer vs file granularity",
 }
 """The suites' checks in matrix order, each with what must hold (the README's table)."""
