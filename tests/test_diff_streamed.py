@@ -67,6 +67,30 @@ def test_large_file_differences_have_true_digests(data: bytes) -> None:
     check(BASE, edit(BASE, "etc/big.bin", data=data), walked=True)
 
 
+@pytest.mark.parametrize("compression", [Compression.NONE, Compression.GZIP])
+def test_many_changed_large_files_have_true_digests_and_cost_one_extra_read(compression: Compression) -> None:
+    """Large files differing in their first, a middle or their last chunk, equal ones between: true digests,
+    and each layer opened at most twice (the walk, one fresh read), whatever the number of changed files."""
+    big = [F(f"lib/{i:02}.so", BIG[i:] + BIG[:i]) for i in range(8)]
+    changed = {1: lambda d: b"!" + d[1:], 3: lambda d: d[:700_000] + b"!" + d[700_001:],
+               4: lambda d: d[:-1] + b"!", 6: lambda d: d[:-1] + b"!"}
+    b_files = [F(f.path, changed[i](f.data)) if i in changed else f for i, f in enumerate(big)]
+    opens: list[str] = []
+
+    class Counted(MemLayer):
+        def uncompressed(self) -> io.BytesIO:
+            opens.append(self.diff_id)
+            return io.BytesIO(self.tar)
+
+    a, b = (Counted(layer(files, compression).tar, compression) for files in (big, b_files))
+    got = sort_findings(_walk_side_by_side("w", a, b))
+    assert got == expected(a, b)
+    assert [f.where for f in got] == [f"w:lib/{i:02}.so" for i in sorted(changed)]
+    opens.clear()
+    _walk_side_by_side("w", a, b)
+    assert opens.count(a.diff_id) <= 2 and opens.count(b.diff_id) <= 2
+
+
 @pytest.mark.parametrize("changes", [
     {"mtime": 5}, {"mode": 0o600}, {"uid": 1000, "uname": "u"}, {"pax": {"SCHILY.xattr.user.k": "v"}},
     {"type": tarfile.DIRTYPE, "data": b""}, {"type": tarfile.SYMTYPE, "data": b"", "linkname": "x"},

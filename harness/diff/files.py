@@ -104,6 +104,7 @@ def _walk_side_by_side(where: str, a: Layer, b: Layer) -> list[Finding]:
     extraction), so findings are kept per path until the walk ends.
     """
     found: dict[str, list[Finding]] = {}
+    large = _LargeFiles()
     with a.uncompressed() as sa, b.uncompressed() as sb:
         ta, tb = TarBlocks(sa), TarBlocks(sb)
         while True:
@@ -115,7 +116,7 @@ def _walk_side_by_side(where: str, a: Layer, b: Layer) -> list[Finding]:
                 tb.drain()
                 break
             if ma.raw == mb.raw:
-                digests = _content(ta, tb, ma, mb, a, b)
+                digests = large.content(ta, tb, ma, mb, a, b)
                 if digests is None and not found:
                     continue
                 path = normalize_name(ma.name)
@@ -129,7 +130,7 @@ def _walk_side_by_side(where: str, a: Layer, b: Layer) -> list[Finding]:
             path = normalize_name(ha.name)
             if normalize_name(hb.name) != path:
                 raise _Diverged()
-            digests = _content(ta, tb, ma, mb, a, b)
+            digests = large.content(ta, tb, ma, mb, a, b)
             found[path] = _findings(f"{where}:{path}", ha, hb, digests or (None, None))
             if not found[path]:
                 del found[path]
@@ -164,35 +165,61 @@ def _findings(where: str, ha: TarHeader, hb: TarHeader, digests: Digests) -> lis
     return [Finding(c.category, where, c.a, c.b, c.note) for c in header_changes(ha, hb, digests=digests)]
 
 
-def _content(ta: TarBlocks, tb: TarBlocks, ma: RawMember, mb: RawMember, a: Layer, b: Layer) -> Digests | None:
-    """Read both members' content; None when it is the same bytes, else the digests of both sides.
+class _LargeFiles:
+    """Reads both members' content: None when it is the same bytes, else the digests of both sides.
 
-    Equal bytes are compared, never hashed; a large file whose bytes differ
-    after its first chunk is hashed again from fresh streams of both layers.
+    Equal bytes are compared, never hashed.  A large file whose bytes differ
+    after its first chunk has lost the start of its digest: the first such
+    file of a walk is hashed again from fresh streams of both layers, and from
+    then on large files are hashed as they are compared, since a second fresh
+    read per file would re-inflate a compressed layer up to it every time.
     """
-    if not ma.data and not mb.data:
-        return None
-    if not (ma.data and mb.data and ma.size == mb.size):
-        return _read_digest(ta, ma), _read_digest(tb, mb)
-    size = ma.size
-    padded = size + (-size % BLOCK)
-    if padded <= CHUNK:
-        xa, xb = ta.exact(padded), tb.exact(padded)
-        if xa == xb or xa[:size] == xb[:size]:  # padding is not content
+
+    def __init__(self) -> None:
+        self.hash_as_compared = False
+
+    def content(self, ta: TarBlocks, tb: TarBlocks, ma: RawMember, mb: RawMember, a: Layer, b: Layer
+                ) -> Digests | None:
+        if not ma.data and not mb.data:
             return None
-        return _sha256(xa[:size]), _sha256(xb[:size])
-    left = size
-    while left:
-        n = min(left, CHUNK)
-        xa, xb = ta.exact(n), tb.exact(n)
-        left -= n
-        if xa != xb:
-            ta.skip(left + (-size % BLOCK))
-            tb.skip(left + (-size % BLOCK))
-            return _member_digest(a, ma), _member_digest(b, mb)
-    ta.skip(-size % BLOCK)
-    tb.skip(-size % BLOCK)
-    return None
+        if not (ma.data and mb.data and ma.size == mb.size):
+            return _read_digest(ta, ma), _read_digest(tb, mb)
+        size = ma.size
+        padding = -size % BLOCK
+        if size + padding <= CHUNK:
+            xa, xb = ta.exact(size + padding), tb.exact(size + padding)
+            if xa == xb or xa[:size] == xb[:size]:  # padding is not content
+                return None
+            return _sha256(xa[:size]), _sha256(xb[:size])
+        prefix = hashlib.sha256() if self.hash_as_compared else None
+        left = size
+        while left:
+            n = min(left, CHUNK)
+            xa, xb = ta.exact(n), tb.exact(n)
+            left -= n
+            if xa == xb:
+                if prefix is not None:
+                    prefix.update(xa)
+                continue
+            if prefix is None:
+                ta.skip(left + padding)
+                tb.skip(left + padding)
+                self.hash_as_compared = True
+                return _member_digest(a, ma), _member_digest(b, mb)
+            ha, hb = prefix, prefix.copy()
+            ha.update(xa)
+            hb.update(xb)
+            while left:
+                n = min(left, CHUNK)
+                ha.update(ta.exact(n))
+                hb.update(tb.exact(n))
+                left -= n
+            ta.skip(padding)
+            tb.skip(padding)
+            return "sha256:" + ha.hexdigest(), "sha256:" + hb.hexdigest()
+        ta.skip(padding)
+        tb.skip(padding)
+        return None
 
 
 def _read_digest(t: TarBlocks, m: RawMember) -> str | None:
