@@ -185,9 +185,10 @@ class Problems(Sequence[Finding]):
 
     Checking a compressed layer's diff_id costs inflating all of it; the
     differ inflates the layers it compares anyway, and those need no second
-    pass if the checks wait until it is done.  So a reader hands over what it
-    found and a `settle` function that runs the remaining checks (and may
-    raise the reader's errors) on first use, once, whichever thread asks.
+    pass if the checks wait until it is done.  So a reader may hand over a
+    `settle` function instead of its findings: it runs on first use, once,
+    whichever thread asks, returns the findings that follow `found`, and may
+    raise the reader's errors.
     """
 
     def __init__(self, found: Sequence[Finding] = (), settle: Callable[[], Sequence[Finding]] | None = None) -> None:
@@ -214,9 +215,6 @@ class Problems(Sequence[Finding]):
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Sequence) and tuple(self) == tuple(other)
-
-    def __hash__(self) -> int:
-        return hash(self._all())
 
     def __repr__(self) -> str:
         return f"Problems({list(self._found)!r}{', unsettled' if self._settle else ''})"
