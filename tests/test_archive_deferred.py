@@ -96,5 +96,7 @@ def test_read_ahead_passes_every_byte_and_the_error_where_the_stream_broke() -> 
         while n := stream.readinto(buf):
             got += n
     assert got == raw.given
+    with pytest.raises(MalformedArchive, match="broken here"):  # again: never an end of stream
+        stream.readinto(buf)
     stream.close()
     assert raw.closed

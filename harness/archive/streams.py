@@ -171,6 +171,7 @@ class ReadAhead(io.RawIOBase):
         self._stop = threading.Event()
         self._current = memoryview(b"")
         self._ended = False
+        self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._produce, name="imgharness-read-ahead", daemon=True)
         self._thread.start()
 
@@ -198,10 +199,12 @@ class ReadAhead(io.RawIOBase):
 
     def readinto(self, b: WriteableBuffer) -> int:
         view = memoryview(b).cast("B")
+        if self._error is not None:  # a broken stream never looks like one that ended
+            raise self._error
         if not self._current and not self._ended and len(view):
             item = self._chunks.get()
             if isinstance(item, BaseException):
-                self._ended = True
+                self._error = item
                 raise item
             self._current = item
             self._ended = not item
