@@ -72,7 +72,7 @@ def digest_of(key: Key, compute: Callable[[], str]) -> str:
 class Recording(io.RawIOBase):
     """A stream of a blob's inflated bytes that hashes them on the way and, read to its end, remembers the digest.
 
-    Stopping early (or an error) remembers nothing.
+    Stopping early, or an error at any point, remembers nothing.
     """
 
     def __init__(self, raw: IO[bytes], key: Key) -> None:
@@ -86,7 +86,11 @@ class Recording(io.RawIOBase):
 
     def readinto(self, b: WriteableBuffer) -> int:
         view = memoryview(b).cast("B")
-        n = readinto(self._raw, view)
+        try:
+            n = readinto(self._raw, view)
+        except BaseException:
+            self._hash = None  # whatever the stream does next, it is not this blob read in full
+            raise
         if self._hash is None:
             return n
         if n:
