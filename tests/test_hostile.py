@@ -164,6 +164,17 @@ def test_reference_leaves_no_partial_output(corpus: dict[str, H.Case], tmp_path:
         assert (tmp_path / "cwd" / "out.tar").stat().st_size > 0
 
 
+@pytest.mark.parametrize("name", ["gzip-bomb-layer", "zstd-bomb-layer"])
+def test_reference_keeping_compression_checks_layers_before_writing(
+        corpus: dict[str, H.Case], tmp_path: Path, name: str) -> None:
+    """Copying blobs as stored never inflates them: their checks must still stop the writing."""
+    case = corpus[name]
+    outcome = run_cli(tmp_path, "reference", case.path, "-o", "out.tar", "--keep-compression", inputs=(case.path,),
+                      keep=frozenset({"out.tar"}))
+    assert_error(outcome, case.error)
+    assert not (tmp_path / "cwd" / "out.tar").exists()
+
+
 @pytest.fixture(scope="module")
 def cuts(tmp_path_factory: pytest.TempPathFactory) -> list[H.Cut]:
     return list(H.truncations(tmp_path_factory.mktemp("cuts")))

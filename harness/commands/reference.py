@@ -35,8 +35,10 @@ def run(args: argparse.Namespace) -> int:
     from harness.reference import write_reference
 
     with tempfile.TemporaryDirectory(prefix="imgharness-reference-") as tmp:
-        # layer checks deferred: writing inflates each layer anyway, and settles its check on the way
-        archive = read_archive(local_archive(args.source, Path(tmp)), source=args.source, defer_checks=True)
+        # Uncompressing, the writer inflates every layer and settles its check on the way; keeping compression,
+        # it never does, so the layers are checked while reading, before anything is written.
+        archive = read_archive(local_archive(args.source, Path(tmp)), source=args.source,
+                               defer_checks=not args.keep_compression)
         write_reference(archive, args.output, layout=args.layout, keep_compression=args.keep_compression)
         problems = list(archive.problems)
     if not getattr(args, "quiet", False):  # after writing: a failure stays the one line of its error
