@@ -23,20 +23,13 @@ from typing import Iterator
 import pytest
 
 from harness.engines import daemon
-from harness.engines.farm import DEFAULT_ENGINES, default_home, package_cache
+from harness.engines.farm import default_home, package_cache
 from harness.engines.packages import DebianSource, DebPackage
-from tests.remotekit import run_round_trip
+from tests.remotekit import dockerd_launch, free_port, run_round_trip
 
-ENGINE = "docker-28.5.2-overlay2"
 SSHD = DebianSource("openssh-server-bookworm", (DebPackage("openssh-server", "bookworm"),
                                                  DebPackage("libwrap0", "bookworm")))
 PRIVSEP = Path("/run/sshd")  # compiled into Debian's sshd
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait_for(check: object, what: str, seconds: float = 60) -> None:
@@ -56,25 +49,19 @@ def _keygen(path: Path) -> str:
 def ssh_engine() -> Iterator[tuple[str, Path]]:
     """(ssh endpoint, dir with the client's ssh wrapper and config) of a dockerd behind sshd."""
     d = Path(tempfile.mkdtemp(prefix="imgh-ssh-", dir="/tmp"))
-    cache = package_cache(default_home())
-    fe = next(e for e in DEFAULT_ENGINES if e.id == ENGINE)
-    engine_prefix = fe.source.provision(cache)
-    sshd_prefix = SSHD.provision(cache)
-    env = dict(os.environ, PATH=f"{engine_prefix / 'usr/sbin'}:{engine_prefix / 'usr/bin'}:/usr/sbin:/usr/bin:/sbin:/bin")
+    sshd_prefix = SSHD.provision(package_cache(default_home()))
     sock = d / "docker.sock"
-    argv = (str(engine_prefix / "usr/sbin/dockerd"), "--data-root", str(d / "data"), "--exec-root", str(d / "exec"),
-            "--pidfile", str(d / "docker.pid"), "-H", f"unix://{sock}", "--bridge=none", "--iptables=false")
     started: list[tuple[int, int | None]] = []
 
     def launch(launch: daemon.Launch) -> None:
         pid = daemon.start(launch)
         started.append((pid, daemon.start_time(pid)))
 
-    launch(daemon.Launch(argv, env, d / "dockerd.log", d))
+    launch(dockerd_launch(d))
     made_privsep = not PRIVSEP.exists()
     try:
         _wait_for(sock.exists, "dockerd's socket")
-        port = _free_port()
+        port = free_port()
         host_key = _keygen(d / "host_ed25519")
         client_key = _keygen(d / "client_ed25519")
         (d / "authorized_keys").write_text(

@@ -7,8 +7,6 @@ certificates given inline in the `--engine` URL.
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
 import tempfile
 import time
@@ -18,10 +16,7 @@ from typing import Iterator
 import pytest
 
 from harness.engines import daemon
-from harness.engines.farm import DEFAULT_ENGINES, default_home, package_cache
-from tests.remotekit import run_round_trip
-
-ENGINE = "docker-28.5.2-overlay2"
+from tests.remotekit import dockerd_launch, free_port, run_round_trip
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -47,17 +42,10 @@ def tls_engine() -> Iterator[tuple[str, Path]]:
     d = Path(tempfile.mkdtemp(prefix="imgh-tls-", dir="/tmp"))
     _pki(d, "good")
     _pki(d, "other")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    fe = next(e for e in DEFAULT_ENGINES if e.id == ENGINE)
-    prefix = fe.source.provision(package_cache(default_home()))
-    env = dict(os.environ, PATH=f"{prefix / 'usr/sbin'}:{prefix / 'usr/bin'}:/usr/sbin:/usr/bin:/sbin:/bin")
-    argv = (str(prefix / "usr/sbin/dockerd"), "--data-root", str(d / "data"), "--exec-root", str(d / "exec"),
-            "--pidfile", str(d / "docker.pid"), "-H", f"unix://{d / 'docker.sock'}", "-H", f"tcp://127.0.0.1:{port}",
-            "--tlsverify", "--tlscacert", str(d / "good-ca.pem"), "--tlscert", str(d / "good-server.pem"),
-            "--tlskey", str(d / "good-server-key.pem"), "--bridge=none", "--iptables=false")
-    pid = daemon.start(daemon.Launch(argv, env, d / "daemon.log", d))
+    port = free_port()
+    pid = daemon.start(dockerd_launch(
+        d, "-H", f"tcp://127.0.0.1:{port}", "--tlsverify", "--tlscacert", str(d / "good-ca.pem"),
+        "--tlscert", str(d / "good-server.pem"), "--tlskey", str(d / "good-server-key.pem")))
     started = daemon.start_time(pid)
     try:
         deadline = time.monotonic() + 60
