@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import IO, Any, Mapping, cast
 
 from harness.archive import inflated
-from harness.archive.compression import inflate, max_inflated
+from harness.archive.compression import inflate
 from harness.archive.jsonsafe import MAX_JSON_BYTES, expect, load_json
 from harness.archive.layers import ArchiveLayer
 from harness.archive.streams import ReadAhead, hash_all
@@ -128,7 +128,7 @@ class ReadContext:
         opener = self.index.opener(e)
         try:
             return inflated.digest_of(
-                (e.digest, max_inflated(e.size)),
+                inflated.key_of(e.digest, e.size),
                 lambda: hash_all(lambda: cast(IO[bytes], ReadAhead(inflate(opener(), e.compression, size=e.size))))[0])
         except MalformedArchive as err:
             raise MalformedArchive(f"{check.context} ({e.name}): {err.message}", path=self.index.path,

@@ -17,6 +17,7 @@ import threading
 from concurrent.futures import Future
 from typing import IO, TYPE_CHECKING, Callable
 
+from harness.archive.compression import max_inflated
 from harness.archive.streams import readinto
 
 if TYPE_CHECKING:
@@ -27,6 +28,11 @@ Key = tuple[str, "int | None"]
 be read under another)."""
 
 MAX_KNOWN = 4096
+
+
+def key_of(digest: str, size: int) -> Key:
+    """The key of a compressed blob whose computed digest is `digest`, read under the inflate limit in force."""
+    return digest, max_inflated(size)
 
 _lock = threading.Lock()
 _known: dict[Key, str] = {}

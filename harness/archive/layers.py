@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import IO, Iterator, cast
 
 from harness.archive import inflated
-from harness.archive.compression import inflate, max_inflated
+from harness.archive.compression import inflate
 from harness.archive.inflated import Recording
 from harness.archive.streams import ForwardReader, Labelled, ReadAhead, drain, hash_exact
 from harness.archive.tarblocks import TarBlocks, Unusual
@@ -55,7 +55,7 @@ class ArchiveLayer:
         """Inflated by a thread of its own; read to the end, it also settles the layer's diff_id check."""
         if self.compression is Compression.NONE:
             return self.compressed()
-        key = (self.digest, max_inflated(self.size))
+        key = inflated.key_of(self.digest, self.size)
         stream = cast(IO[bytes], ReadAhead(inflate(self.opener(), self.compression, size=self.size)))
         if not inflated.known(key):
             stream = cast(IO[bytes], Recording(stream, key))

@@ -244,12 +244,9 @@ class Farm:
             if not daemon.alive(st.pid):
                 raise EngineUnavailable("daemon exited during start-up", engine=fe.key)
             if sock.exists():
+                engine: Engine | None = None
                 try:
-                    engine = Engine(st.spec(), timeout=10)  # asks for the API version: not listening yet?
-                except EngineUnavailable:
-                    time.sleep(0.25)
-                    continue
-                try:
+                    engine = Engine(st.spec(), timeout=10)  # already asks the engine (its API version)
                     if engine.ping():
                         ident = engine.identity
                         st.version, st.storage = ident.version, ident.storage
@@ -259,9 +256,10 @@ class Farm:
                         st.healthy = True
                         return
                 except EngineUnavailable:
-                    pass
+                    pass  # not listening yet
                 finally:
-                    engine.close()
+                    if engine is not None:
+                        engine.close()
             time.sleep(0.25)
         raise EngineUnavailable(f"no answer on {sock} after {START_TIMEOUT:.0f}s", engine=fe.key)
 
@@ -283,19 +281,17 @@ class Farm:
             pid, started = rec.get("pid"), rec.get("started")
             if pid and daemon.alive(pid) and (started is None or daemon.start_time(pid) == started):
                 st.pid, st.started = pid, started
+                engine: Engine | None = None
                 try:
-                    engine = Engine(st.spec(), timeout=10)  # may already ask the engine (its API version)
+                    engine = Engine(st.spec(), timeout=10)  # already asks the engine (its API version)
+                    ident = engine.identity
+                    st.version, st.storage, st.healthy = ident.version, ident.storage, ident.id == fe.id
+                    if ident.id != fe.id:
+                        st.error = f"reports itself as {ident.id}"
                 except EngineError as e:
                     st.error = str(e)
-                else:
-                    try:
-                        ident = engine.identity
-                        st.version, st.storage, st.healthy = ident.version, ident.storage, ident.id == fe.id
-                        if ident.id != fe.id:
-                            st.error = f"reports itself as {ident.id}"
-                    except EngineError as e:
-                        st.error = str(e)
-                    finally:
+                finally:
+                    if engine is not None:
                         engine.close()
             out.append(st)
         return out

@@ -24,6 +24,8 @@ from harness.engines.spec import redact_url
 from harness.report.document import RUN_ID_ENV, SCHEMA_VERSION, new_run_id, write_atomically
 
 ENGINE_FIELDS = ("id", "endpoint", "version", "storage", "os", "arch")
+
+
 def _outcome(report: pytest.TestReport, previous: str | None) -> str:
     if report.when == "call":
         return "pass" if report.passed else "skipped" if report.skipped else "fail"
