@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, Any, Iterator
 
 import docker
+import docker.auth
 import docker.errors
 import requests.exceptions
 from docker.constants import MINIMUM_DOCKER_API_VERSION
@@ -26,7 +27,7 @@ from docker.tls import TLSConfig
 
 from harness.engines.identity import Identity, identify
 from harness.engines.spec import EngineSpec
-from harness.errors import EngineError, EngineUnavailable, HarnessError, ImageNotFound
+from harness.errors import EngineError, EngineUnavailable, ImageNotFound
 
 CHUNK = 1 << 20
 DEFAULT_TIMEOUT = 600
@@ -154,14 +155,17 @@ class Engine:
 
     def pull(self, repository: str, tag: str) -> str | None:
         """Pull; returns the digest the engine reports, if it does."""
-        return self._stream_progress(self.api.pull(repository, tag=tag, stream=True, decode=True), f"pull {repository}:{tag}")
+        return self.start_pull(repository, tag).result()
 
     def start_pull(self, repository: str, tag: str) -> PullInProgress:
         """A pull streamed by a thread of its own, which `PullInProgress.hang_up` cuts off as a client that
-        gives up does (Ctrl-C, a CI step's timeout): the connection closes while the engine is mid-layer."""
+        gives up does (Ctrl-C, a CI step's timeout): the connection closes while the engine is mid-layer.
+        Credentials go as the SDK's own pull sends them (from the docker config)."""
         with translated(self.id, f"{repository}:{tag}"):
+            registry, _ = docker.auth.resolve_repository_name(repository)
+            auth = docker.auth.get_config_header(self.api, registry)
             resp = self.api._post(self.api._url("/images/create"), params={"fromImage": repository, "tag": tag},
-                                  stream=True, timeout=None)
+                                  headers={"X-Registry-Auth": auth} if auth else {}, stream=True, timeout=None)
             self.api._raise_for_status(resp)
         return PullInProgress(self, resp, f"pull {repository}:{tag}")
 
@@ -185,16 +189,17 @@ class Engine:
 
 
 class PullInProgress:
-    """The progress stream of a pull, read by a thread; `error` is set when it ended badly."""
+    """The progress stream of a pull, read by a thread: `digest` when it succeeded, `error` when it did not."""
 
     def __init__(self, engine: Engine, response: requests.Response, what: str) -> None:
         self._response = response
-        self.error: HarnessError | None = None
+        self.error: Exception | None = None
+        self.digest: str | None = None
 
         def read() -> None:
             try:
-                engine._stream_progress(engine.api._stream_helper(response, decode=True), what)
-            except HarnessError as e:
+                self.digest = engine._stream_progress(engine.api._stream_helper(response, decode=True), what)
+            except Exception as e:  # raised again by `result`
                 self.error = e
 
         self._thread = threading.Thread(target=read, name="pull-progress", daemon=True)
@@ -204,6 +209,13 @@ class PullInProgress:
         """True once the pull's stream has ended (done, failed, or hung up on)."""
         self._thread.join(timeout)
         return not self._thread.is_alive()
+
+    def result(self) -> str | None:
+        """Wait for the pull to end; the digest the engine reports, or the error it ended with."""
+        self.wait()
+        if self.error is not None:
+            raise self.error
+        return self.digest
 
     def hang_up(self) -> None:
         """Shut the connection under the progress stream down, as a client that leaves does; the engine sees
