@@ -13,6 +13,7 @@ import hashlib
 import json
 import socket
 import threading
+import time
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
@@ -31,6 +32,7 @@ from harness.errors import EngineError, EngineUnavailable, ImageNotFound
 
 CHUNK = 1 << 20
 DEFAULT_TIMEOUT = 600
+LIST_TRIES = 20
 
 
 @contextmanager
@@ -105,8 +107,23 @@ class Engine:
             return dict(self.api.inspect_image(ref))
 
     def images(self) -> list[dict[str, Any]]:
+        """The engine's tagged images.
+
+        A listing reads every image while other clients may be removing some, and image stores lose
+        that race: containerd stores answer 404 "content digest …: not found" (7 of 74 listings on
+        docker 28.5.2 while another client loaded and removed images), podman 4.3 answers 500 "image
+        not known" (23 of 57).  Listing changes nothing, so a failed one is asked again; only a
+        listing that keeps failing is an error."""
+        failure: docker.errors.APIError | None = None
         with translated(self.id):
-            return list(self.api.images(all=False))
+            for attempt in range(1, LIST_TRIES + 1):
+                try:
+                    return list(self.api.images(all=False))
+                except docker.errors.APIError as e:
+                    failure = e
+                    time.sleep(min(0.05 * attempt, 0.5))
+        raise EngineError(f"listing images failed {LIST_TRIES} times in a row: {str(failure)[:300]}",
+                          engine=self.id) from failure
 
     def save(self, refs: str | list[str], dest: Path) -> str:
         """Stream `docker save` of one or more refs into `dest`, hashing on the way; returns sha256:<hex>."""

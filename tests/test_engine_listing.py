@@ -1,0 +1,26 @@
+"""Listing images stays reliable while another client loads and removes its own images.
+
+A containerd-store engine answers a listing that races a removal with 404
+"content digest …: not found"; `Engine.images()` must ride over that (the
+run's clean-up and the user-data checks list images while other workers churn).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from harness.engines.adapter import Engine
+from harness.engines.churn import Churn
+
+
+def test_listing_survives_a_client_removing_images(engine: Engine, run_namespace: str, tmp_path: Path) -> None:
+    listings = 0
+    with Churn(engine.spec, run_namespace, tmp_path) as churn:
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline or min(churn.cycles, listings) < 3:
+            engine.images()
+            listings += 1
+            assert churn.error is None, churn.error
+    assert churn.cycles >= 3 and listings >= 3, (churn.cycles, listings)
+    assert not any(t.startswith(f"{run_namespace}/churn-") for i in engine.images() for t in i.get("RepoTags") or [])
