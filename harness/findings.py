@@ -31,6 +31,7 @@ class Category(str, enum.Enum):
     MANIFEST = "manifest"              # manifest, index, manifest.json, repositories
     TAGS = "tags"                      # RepoTags / ref names
     DIGEST_MISMATCH = "digest-mismatch"  # bytes do not match the digest naming them
+    REQUEST_FAILED = "request-failed"    # an engine failed a request that should have succeeded
 
     def __str__(self) -> str:
         return self.value

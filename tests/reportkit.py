@@ -63,11 +63,15 @@ def _tests(check: str, engine: str, image: str) -> list[tuple[str, str, dict[str
         return [(node("test_delta.py", "test_update_cost_and_stable_resave"), "delta-v1→v2",
                  {"update_layer_bytes": 16_831_488, "update_file_bytes": 84, "changed_layers": 1,
                   "resave_keeps_digest": True})]
+    if check == "concurrent-clients" and image == "basic":
+        return [(node("test_concurrent_clients.py", "test_reads_while_another_client_removes_images"), "basic",
+                 {"other_client_removals": 40, "requests": {"list": 60, "inspect": 60, "save": 12},
+                  "failed": {}, "list_failed_pct": 0.0, "distinct_saves": 1})]
     return []
 
 
 CHECKS = ("save-determinism", "repodigests-unique", "round-trip", "cross-engine", "reference-conformance",
-          "digest-preservation", "pull-resume", "delta")
+          "digest-preservation", "pull-resume", "delta", "concurrent-clients")
 
 
 def make_report(host: str = "ci-a", engines: tuple[str, ...] = ENGINES, run_id: str = "20260101-000000-aaaaaa",

@@ -39,7 +39,7 @@ def test_a_baseline_keeps_behaviour_not_speed() -> None:
 def test_the_same_behaviour_on_another_engine_is_no_change() -> None:
     before, after = _pair()
     assert compare(before, after) == []
-    assert "0 changes (0 regressions, 0 improvements); 22 results behave the same" in render(before, after, [])
+    assert "0 changes (0 regressions, 0 improvements); 23 results behave the same" in render(before, after, [])
 
 
 def test_new_nondeterminism_is_a_regression() -> None:
@@ -76,6 +76,14 @@ def test_other_behaviour_changes_are_reported_not_judged() -> None:
     assert sum(c.what == "registry digest" for c in changes) == 3  # one per route
     text = render(before, after, changes)
     assert text.index("RepoDigests (2)") < text.index("archive format (1)") < text.index("image digest (1)")
+
+
+def test_requests_that_start_failing_beside_another_client_are_a_regression() -> None:
+    failing = {("concurrent-clients", NEW, "basic"): {"metrics": {"failed": {"list": 9}, "list_failed_pct": 13.0}}}
+    before, after = _pair(new_changes=failing)
+    regressions = {(c.theme, c.what, str(c.after)) for c in compare(before, after) if c.verdict == "regression"}
+    assert ("concurrency", "requests failing beside another client", "['list']") in regressions
+    assert all(c.verdict == "improvement" for c in compare(after, before))
 
 
 def test_results_only_on_one_side_are_coverage_changes() -> None:

@@ -97,13 +97,15 @@ def test_split_where(where: str, field: tuple[str, str]) -> None:
 
 
 def test_charts_show_each_measurement() -> None:
-    report = make_report(changes={("pull-resume", ENGINES[1], "large"): {"metrics": {"wasted_bytes": 20_136_060}}})
+    report = make_report(changes={("pull-resume", ENGINES[1], "large"): {"metrics": {"wasted_bytes": 20_136_060}},
+                                  ("concurrent-clients", ENGINES[2], "basic"): {"metrics": {"list_failed_pct": 13.3}}})
     page = render_html(report)
     charts = page.split('id="charts"', 1)[1].split("</section>", 1)[0]
     for title in ("Archive size — basic", "Archive size — large", "Save time — large", "Bytes wasted — large",
-                  "Update cost per engine"):
+                  "Failed listings — basic", "Update cost per engine"):
         assert title in charts
     assert "19.2 MiB" in charts  # the wasted bytes, labelled
+    assert f"{ENGINES[2]} · basic: 13 %" in charts
     assert charts.count('class="bar k-layer"') == len(ENGINES) and charts.count('class="bar k-file"') == len(ENGINES)
 
 

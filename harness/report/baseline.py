@@ -54,6 +54,9 @@ FACTS: dict[str, tuple[str, Callable[[dict[str, Any]], Any]]] = {
                                    if isinstance(r["metrics"].get("differences"), dict) else None),
     "canonical digest": ("image digest", lambda r: r["metrics"].get("canonical_digest")),
     "image ID": ("image digest", lambda r: r["metrics"].get("image_id")),
+    "requests failing beside another client": (
+        "concurrency", lambda r: sorted(r["metrics"]["failed"]) if isinstance(r["metrics"].get("failed"), dict)
+        else None),  # which kinds, not how many: the rate of a race varies from run to run
 }
 """Fact name → (the theme it is reported under, how to read it from a result); None: not measured."""
 
@@ -138,11 +141,13 @@ def _fact_verdict(name: str, old: Any, new: Any) -> str:
         return "regression" if not old and new else "improvement" if old and not new else "change"
     if name == "re-save keeps digest":
         return "regression" if old and not new else "improvement"
+    if name == "requests failing beside another client":
+        return "regression" if set(new) - set(old) else "improvement" if set(old) - set(new) else "change"
     return "change"
 
 
 THEMES = ("outcome", "nondeterminism", "RepoDigests", "archive format", "image digest", "digest preservation",
-          "pull resume", "coverage")
+          "pull resume", "concurrency", "coverage")
 
 
 def render(baseline: dict[str, Any], candidate: dict[str, Any], changes: list[Change]) -> str:

@@ -60,3 +60,7 @@ def human_bytes(n: float) -> str:
 
 def seconds(s: float) -> str:
     return f"{s:.2f} s" if s < 10 else f"{s:.1f} s"
+
+
+def percent(p: float) -> str:
+    return f"{p:.0f} %" if p >= 10 or p == 0 else f"{p:.1f} %"

@@ -48,6 +48,7 @@ CHECKS: dict[str, str] = {
     "pull-resume": "a pull interrupted mid-layer (registry error, client hang-up) and retried fetches only what "
                    "is missing",
     "delta": "saving the same version twice keeps the archive digest; update cost at layer vs file granularity",
+    "concurrent-clients": "listing, inspecting and saving keep working while another client removes its own images",
 }
 """The suites' checks in matrix order, each with what must hold (the README's table)."""
 

@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import quote
 
 from harness.findings import Category
-from harness.report.charts import Bar, bar_chart, human_bytes, seconds
+from harness.report.charts import Bar, bar_chart, human_bytes, percent, seconds
 from harness.report.diff_text import value_text
 from harness.report.document import CHECKS, OUTCOMES, check_order, engine_ids, variant, worst
 
@@ -236,13 +236,15 @@ def _per_image(report: dict[str, Any], check: str, metric: str, what: str, fmt: 
 
 def _charts(report: dict[str, Any]) -> str:
     blocks = []
-    for title, check, metric, fmt, why in (
-            ("Archive size per engine", "save-determinism", "archive_bytes", human_bytes,
+    for title, what, check, metric, fmt, why in (
+            ("Archive size per engine", "Archive size", "save-determinism", "archive_bytes", human_bytes,
              "bytes of one save (docker save) of each corpus image"),
-            ("Save time per engine", "save-determinism", "save_s", seconds, "mean seconds per save"),
-            ("Bytes wasted on pull retry", "pull-resume", "wasted_bytes", human_bytes,
-             "bytes of the cut layer downloaded more than once (0 = the retry resumed)")):
-        charts = _per_image(report, check, metric, title.split(" per ")[0].replace(" on pull retry", ""), fmt)
+            ("Save time per engine", "Save time", "save-determinism", "save_s", seconds, "mean seconds per save"),
+            ("Bytes wasted on pull retry", "Bytes wasted", "pull-resume", "wasted_bytes", human_bytes,
+             "bytes of the cut layer downloaded more than once (0 = the retry resumed)"),
+            ("Failed listings beside another client", "Failed listings", "concurrent-clients", "list_failed_pct",
+             percent, "share of image listings that failed while another client loaded and removed its own images")):
+        charts = _per_image(report, check, metric, what, fmt)
         if charts:
             blocks.append(f"<h3>{escape(title)}</h3><p class=\"muted\">{escape(why)}; "
                           f"bar colour = the check's outcome</p><div class=\"charts\">{''.join(charts)}</div>")

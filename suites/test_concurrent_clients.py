@@ -1,0 +1,106 @@
+"""concurrent-clients: what one client reads keeps working while another removes its own images.
+
+CI jobs share daemons.  While a second client (`Churn`, over its own connection)
+loads images of fresh content and removes them again, this client lists images
+and inspects a loaded corpus image, round after round, and saves it over a
+third connection.  Each request is
+made once, with no retry: the engine is what is measured.  Every kind of
+request that failed is a finding, and so is an image ID that changed.
+Listing latency with and without the other client is recorded, not judged.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable
+
+import docker.errors
+import pytest
+
+from harness.corpus import RunCorpus
+from harness.engines.adapter import Engine
+from harness.engines.churn import Churn
+from harness.errors import HarnessError
+from harness.findings import Category, Finding
+from harness.pytest_plugin import Record
+
+pytestmark = pytest.mark.check("concurrent-clients")
+
+CHURN_S = 10.0         # how long both clients work side by side
+MIN_CYCLES = 5         # fewer removals by the other client than this measure nothing
+IDLE_LISTINGS = 5
+IMAGE = "basic"      # what is read does not matter, only that another client removes images meanwhile
+
+
+def _timed(call: Callable[[], Any]) -> float:
+    started = time.monotonic()
+    call()
+    return time.monotonic() - started
+
+
+def _ms(seconds: list[float]) -> dict[str, float]:
+    return {"p50_ms": round(statistics.median(seconds) * 1000, 1), "max_ms": round(max(seconds) * 1000, 1)}
+
+
+def test_reads_while_another_client_removes_images(engine: Engine, corpus: RunCorpus, run_namespace: str,
+                                                   workdir: Path, record: Record) -> None:
+    record.image = IMAGE
+    loaded_image = corpus.ensure(engine, IMAGE)
+    idle = [_timed(lambda: engine.api.images()) for _ in range(IDLE_LISTINGS)]
+    image_id = engine.inspect(loaded_image)["Id"]
+    saved = workdir / "save.tar"
+    requests_made: Counter[str] = Counter()
+    failures: dict[str, list[str]] = {}
+    listing: list[float] = []
+    save_digests: set[str] = set()
+
+    def attempt(kind: str, call: Callable[[], Any]) -> None:
+        requests_made[kind] += 1
+        try:
+            call()
+        except (docker.errors.APIError, HarnessError) as e:
+            failures.setdefault(kind, []).append(str(e).splitlines()[0][:300])
+
+    def saves(until: float) -> None:  # over a connection of its own, beside the listings
+        saver = Engine(engine.spec)
+        try:
+            while time.monotonic() < until:
+                attempt("save", lambda: save_digests.add(saver.save(loaded_image, saved)))
+        finally:
+            saver.close()
+
+    with Churn(engine.spec, run_namespace, workdir / "churn") as churn, ThreadPoolExecutor(1) as pool:
+        deadline = time.monotonic() + CHURN_S
+        saving = pool.submit(saves, deadline)
+        while (time.monotonic() < deadline or churn.cycles < MIN_CYCLES) and time.monotonic() < deadline + 60:
+            if churn.error:
+                break
+            attempt("list", lambda: listing.append(_timed(lambda: engine.api.images())))
+            attempt("inspect", lambda: engine.api.inspect_image(loaded_image))
+        saving.result()
+    if churn.error:
+        raise churn.error
+    if churn.cycles < MIN_CYCLES:
+        raise HarnessError(f"the other client removed {churn.cycles} images in {CHURN_S + 60:.0f} s: "
+                           "nothing was measured")
+    after = engine.inspect(loaded_image)["Id"]
+
+    record.measure("other_client_removals", churn.cycles)
+    record.measure("requests", dict(requests_made))
+    record.measure("failed", {kind: len(errors) for kind, errors in failures.items()})
+    record.measure("list_failed_pct", round(100 * len(failures.get("list", [])) / max(1, requests_made["list"]), 1))
+    record.measure("listing_idle", _ms(idle))
+    if listing:
+        record.measure("listing_during_churn", _ms(listing))
+    record.measure("distinct_saves", len(save_digests))
+    for kind, errors in sorted(failures.items()):
+        record.add(Finding(Category.REQUEST_FAILED, f"api:{kind}", requests_made[kind], len(errors),
+                           f"{len(errors)} of {requests_made[kind]} failed while another client removed images; "
+                           f"first: {errors[0]}"))
+    if after != image_id:
+        record.add(Finding(Category.CONFIG, "inspect.Id", image_id, after, "the image changed under the other client"))
+    assert not record.findings, "\n".join(f"{f.where}: {f.note}" for f in record.findings)
