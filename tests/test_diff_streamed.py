@@ -180,3 +180,35 @@ def test_runs_of_identical_members_are_passed_over_exactly(b_files: list[F]) -> 
     a_files = MANY + [F("lib/d0/f2.so", b"again")] if len(b_files) > len(MANY) else MANY
     check(a_files, b_files, walked=True)
     check(a_files + [F("lib/d0/f2.so", MANY[2].data)], b_files + [F("lib/d0/f2.so", MANY[2].data)], walked=True)
+
+
+_MOVES = st.sampled_from(["insert", "remove", "move", "dup-early", "dup-late", "swap", "change"])
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 29), st.integers(0, 29), _MOVES), min_size=1, max_size=5))
+def test_layers_that_diverge_agree_with_indexing(edits: list[tuple[int, int, str]]) -> None:
+    """Paths added, removed, moved, swapped or listed twice: the in-step merge finds what indexing finds."""
+    a_files = MANY[:30]
+    b_files = list(a_files)
+    for n, (i, j, kind) in enumerate(edits):
+        i, j = i % len(b_files), j % len(b_files)
+        f = b_files[i]
+        if kind == "insert":
+            b_files.insert(j, F(f"new/{n}.txt", b"new %d" % n))
+        elif kind == "remove" and len(b_files) > 1:
+            del b_files[i]
+        elif kind == "move":
+            b_files.insert(j, b_files.pop(i))
+        elif kind == "swap":
+            b_files[i], b_files[j] = b_files[j], b_files[i]
+        elif kind == "dup-early":
+            b_files.insert(min(i, j), F(f.path, b"shadowed"))
+        elif kind == "dup-late":
+            b_files.insert(max(i, j) + 1, F(f.path, b"wins"))
+        elif kind == "change":
+            b_files[i] = F(f.path, f.data + b"!")
+    walked = [f.path for f in a_files] == [f.path for f in b_files]
+    check(a_files, b_files, walked=walked)
+    check(b_files, a_files, walked=walked)
+

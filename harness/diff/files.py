@@ -21,7 +21,9 @@ PAX vs GNU headers, padding, end-of-archive blocks).
 from __future__ import annotations
 
 import hashlib
-from typing import IO
+from array import array
+from itertools import pairwise, zip_longest
+from typing import IO, Iterator
 
 from harness.archive.streams import CHUNK, ForwardReader, hash_exact
 from harness.archive.tarblocks import BLOCK, RawMember, TarBlocks, Unusual
@@ -59,7 +61,10 @@ def compare_files(where: str, a: Layer, b: Layer) -> list[Finding]:
             raise
         findings = _compare_indexed(where, a, b)
     except (_Diverged, Unusual):
-        findings = _compare_indexed(where, a, b)
+        try:
+            findings = _compare_merged(where, a, b)
+        except _Diverged:
+            findings = _compare_indexed(where, a, b)
     return findings or [_encoding_only(where, a, b)]
 
 
@@ -68,6 +73,71 @@ def _encoding_only(where: str, a: Layer, b: Layer) -> Finding:
         Category.ARCHIVE_FORMAT, where, a.diff_id, b.diff_id,
         "same files and headers, other tar encoding (e.g. PAX vs GNU headers, padding)",
     )
+
+
+def _compare_merged(where: str, a: Layer, b: Layer) -> list[Finding]:
+    """Both layers' entries read in step, each path compared as soon as both sides have shown it.
+
+    What is held is the entries one side has shown and the other not yet (about as many as the
+    files added, removed or moved out of place), and per compared path its hash and both
+    positions, instead of an index of both layers (about 1 KB per file).  A path that appears
+    again after it was compared (the last one wins on extraction) raises `_Diverged`: indexing
+    decides such layers."""
+    waiting: tuple[dict[str, FileEntry], dict[str, FileEntry]] = ({}, {})
+    compared: set[int] = set()
+    positions = (array("q"), array("q"))
+    findings: list[Finding] = []
+    for side, entry in _in_step(a.files(), b.files()):
+        path = normalize_name(entry.path)
+        mine, theirs = waiting[side], waiting[1 - side]
+        other = theirs.pop(path, None)
+        if other is None:
+            if hash(path) in compared:
+                raise _Diverged()
+            if path in mine:  # listed twice on this side before the other showed it: the last one wins
+                entry = FileEntry(mine[path].position, entry.header, entry.digest)
+            mine[path] = entry
+            continue
+        compared.add(hash(path))
+        fa, fb = (entry, other) if side == 0 else (other, entry)
+        positions[0].append(fa.position)
+        positions[1].append(fb.position)
+        if fa.header != fb.header or fa.digest != fb.digest:
+            for change in header_changes(fa.header, fb.header, digests=(fa.digest, fb.digest)):
+                findings.append(Finding(change.category, f"{where}:{path}", change.a, change.b, change.note))
+    removed = [Finding(Category.REMOVED, f"{where}:{p}", describe(e.header, e.digest), None) for p, e in waiting[0].items()]
+    added = [Finding(Category.ADDED, f"{where}:{p}", None, describe(e.header, e.digest)) for p, e in waiting[1].items()]
+    order = _order_change(where, a, b, *positions)
+    return removed + findings + added + ([order] if order else [])
+
+
+def _in_step(a: Iterator[FileEntry], b: Iterator[FileEntry]) -> Iterator[tuple[int, FileEntry]]:
+    """(0, entry of A), (1, entry of B), alternately, then the rest of the longer side."""
+    for ea, eb in zip_longest(a, b):
+        if ea is not None:
+            yield 0, ea
+        if eb is not None:
+            yield 1, eb
+
+
+def _order_change(where: str, a: Layer, b: Layer, pos_a: array[int], pos_b: array[int]) -> Finding | None:
+    """The `order` finding when the compared paths come in another order on the two sides.
+
+    Pairs are recorded as they meet, so in the same order both position lists only grow; otherwise
+    the k-th path of each side's order is named, reading the layers' names once more (rare)."""
+    if all(x < y for x, y in pairwise(pos_a)) and all(x < y for x, y in pairwise(pos_b)):
+        return None
+    by_a, by_b = sorted(pos_a), sorted(pos_b)
+    partner = dict(zip(pos_a, pos_b))
+    for k, (x, y) in enumerate(zip(by_a, by_b)):
+        if partner[x] != y:
+            return Finding(Category.ORDER, where, _name_at(a, x), _name_at(b, y),
+                           f"entries in another order, first at common entry {k}")
+    return None
+
+
+def _name_at(layer: Layer, position: int) -> str:
+    return next(normalize_name(e.path) for e in layer.files() if e.position == position)
 
 
 def _compare_indexed(where: str, a: Layer, b: Layer) -> list[Finding]:
