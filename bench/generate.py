@@ -6,7 +6,8 @@ with three layers, shaped like real images: a base of many small files
 incompressible, two text) and an application layer of many small files (the
 last quarter).  B differs from A in exactly one file in the middle of the
 application layer, which also grows by a few bytes, so everything after it
-moves, as in a real edit.  Contents are slices of a random and a text pool:
+moves, as in a real edit; or (``insert``) B has one file more there, so the
+two layers' paths part and the differ must realign them.  Contents are slices of a random and a text pool:
 generation is fast and gzip ratios are realistic (text about 3:1).
 """
 
@@ -134,8 +135,10 @@ class _Layer:
     changed: str = ""
 
 
-def _write_layer(files: Iterator[_File], pools: Pools, out: Path, *, gzip: bool, edit_at: int = -1) -> _Layer:
-    """Write one layer blob; the first file at or past byte `edit_at` of content is edited (when >= 0)."""
+def _write_layer(files: Iterator[_File], pools: Pools, out: Path, *, gzip: bool, edit_at: int = -1,
+                 insert: bool = False) -> _Layer:
+    """Write one layer blob; the first file at or past byte `edit_at` of content is edited (when >= 0),
+    or with `insert` a new file is written before it, so the two layers' paths part there."""
     seen_dirs: set[str] = set()
     count = content = 0
     changed = ""
@@ -149,7 +152,13 @@ def _write_layer(files: Iterator[_File], pools: Pools, out: Path, *, gzip: bool,
                     seen_dirs.add(parent)
                     sink.write(_header(parent + "/", 0, directory=True))
             data = list(pools.parts(file))
-            if 0 <= edit_at <= content and not changed:
+            if 0 <= edit_at <= content and not changed and insert:
+                changed = file.name + ".inserted"
+                added = b"inserted before " + file.name.encode()
+                sink.write(_header(changed, len(added)))
+                sink.write(added + b"\0" * (-len(added) % 512))
+                count += 1
+            elif 0 <= edit_at <= content and not changed:
                 changed = file.name
                 data = [memoryview(b"edited: " + bytes(data[0])[::-1] + b" (+21 bytes)")]
             size = sum(len(d) for d in data)
@@ -211,8 +220,9 @@ def _write_archive(out: Path, layers: list[_Layer], *, gzip: bool) -> None:
         tar.close()
 
 
-def generate_pair(workdir: Path, content: int, *, gzip: bool, pools: Pools) -> Pair:
-    """Write A and B (``<workdir>/a.tar``, ``b.tar``) with `content` bytes of layer content each."""
+def generate_pair(workdir: Path, content: int, *, gzip: bool, pools: Pools, insert: bool = False) -> Pair:
+    """Write A and B (``<workdir>/a.tar``, ``b.tar``) with `content` bytes of layer content each; B has one
+    file edited, or with `insert` one file more, in the middle of the application layer."""
     workdir.mkdir(parents=True, exist_ok=True)
     quarter = content // 4
 
@@ -222,7 +232,7 @@ def generate_pair(workdir: Path, content: int, *, gzip: bool, pools: Pools) -> P
     base = _write_layer(_small_files("usr/lib", quarter, random.Random(2)), pools, workdir / "l0", gzip=gzip)
     big = _write_layer(_large_files("opt/data", 2 * quarter, random.Random(3)), pools, workdir / "l1", gzip=gzip)
     app_a = _write_layer(app(), pools, workdir / "l2a", gzip=gzip)
-    app_b = _write_layer(app(), pools, workdir / "l2b", gzip=gzip, edit_at=quarter // 2)
+    app_b = _write_layer(app(), pools, workdir / "l2b", gzip=gzip, edit_at=quarter // 2, insert=insert)
     _write_archive(workdir / "a.tar", [base, big, app_a], gzip=gzip)
     _write_archive(workdir / "b.tar", [base, big, app_b], gzip=gzip)
     for la in (base, big, app_a, app_b):

@@ -1,10 +1,10 @@
 """Performance benchmark of the differ, the readers and the reference writer, side by side with their floors.
 
-    python bench/run.py [--sizes 1,4] [--repeat 3] [--quick] [--no-peers] [--suites] [--workdir DIR]
+    python bench/run.py [--sizes 1,4] [--repeat 3] [--quick] [--no-peers] [--suites] [--insert] [--workdir DIR]
 
 Generates its own archive pairs (`generate`: 1 and 4 GiB of layer content by
 default, uncompressed and gzip layers, each pair differing in one file of one
-layer) under a temporary directory, measures, prints tables, and deletes
+layer, or with ``--insert`` in one file added there) under a temporary directory, measures, prints tables, and deletes
 everything it generated.  Not part of the unit tests: it takes about a
 quarter of an hour and wants 5x the largest size free on disk (it scales
 down, saying so, when there is less).
@@ -99,8 +99,9 @@ def measure_pair(spawner: Spawner, pair: Pair, repeat: int) -> Result:
         floors.append(timed(lambda: sha256_files(paths)))
         child = spawner.run(_cli("diff", str(pair.a), str(pair.b), "--format", "json"), capture=True)
         summary = json.loads(child.stdout)["summary"] if child.code == 1 else None
-        if summary != {"content": 1}:
-            raise SystemExit(f"diff {pair.a} {pair.b}: exit {child.code}, {summary}; expected one content finding")
+        expected = {"added": 1} if pair.changed.endswith(".inserted") else {"content": 1}
+        if summary != expected:
+            raise SystemExit(f"diff {pair.a} {pair.b}: exit {child.code}, {summary}; expected {expected}")
         diffs.append(child)
         work = spawner.run([sys.executable, str(Path(__file__).with_name("inprocess.py")), str(pair.a), str(pair.b)],
                            capture=True)
@@ -297,6 +298,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="one 256 MiB size, one run: a smoke test")
     parser.add_argument("--no-peers", action="store_true", help="skip diffoscope and crane")
     parser.add_argument("--suites", action="store_true", help="also time the suites with -n 1 and -n 2 (farm)")
+    parser.add_argument("--insert", action="store_true", help="B has a file more instead of a changed one")
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()))
     args = parser.parse_args(argv)
     spawner = Spawner()  # first, while this process is small: its children's peak RSS is their own
@@ -316,7 +318,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for gzip in (False, True):
                 start = time.perf_counter()
                 pair = generate_pair(workdir / f"{size:g}-{'gzip' if gzip else 'none'}", int(size * GiB),
-                                     gzip=gzip, pools=pools)
+                                     gzip=gzip, pools=pools, insert=args.insert)
                 print(f"generated {pair.a.name}/{pair.b.name} {_size(pair.content)} {pair.compression}: "
                       f"{pair.files} files, changed {pair.changed} ({time.perf_counter() - start:.0f} s)",
                       flush=True)

@@ -7,11 +7,16 @@ the same order, so both tars are first walked side by side as raw members
 no header parsing and no hashing, and memory stays flat whatever the layer
 holds. Content digests are computed only for files whose bytes differ.
 
-When the walk meets what it cannot pair position by position (a path added,
-removed or moved) or anything unusual, each side is indexed instead as a
-dict of path → `FileEntry` (headers and content digests, never content);
-that is also what the walk's findings equal. The sides are indexed one after
-the other: reading both in threads measured slower (tar parsing holds the GIL).
+Where the two layers' paths part (a path added, removed or moved), the walk
+merges the rest of both (`_merge_rest`): each path is compared once both sides
+have shown it, and memory holds only the entries still waiting for their
+other side.  A's members before that point are read once more, names only,
+to make sure none of them is listed again in the rest.  Only another order or
+a repeated path makes both layers be read again from their starts, in step
+(`_compare_merged`), and a path repeated after it was compared makes them be
+indexed whole (`_compare_indexed`, which every other way must agree with).
+One file inserted into 1 GiB of small files: 4.5 s and 38 MB peak for the
+whole diff, where indexing both layers took 6.2 s and 88 MB.
 
 When every file is the same, the diff_ids still differ for a reason: the
 order of entries (`order`) or the tar encoding itself (`archive-format`:
@@ -23,7 +28,7 @@ from __future__ import annotations
 import hashlib
 from array import array
 from itertools import pairwise, zip_longest
-from typing import IO, Iterator
+from typing import IO, Generic, Iterator, TypeVar
 
 from harness.archive.streams import CHUNK, ForwardReader, hash_exact
 from harness.archive.tarblocks import BLOCK, RawMember, TarBlocks, Unusual
@@ -34,6 +39,8 @@ from harness.findings import Category, Finding
 from harness.image import FileEntry, Layer, TarHeader
 
 Digests = tuple[str | None, str | None]
+T = TypeVar("T")
+E = TypeVar("E")
 
 
 class _Diverged(Exception):
@@ -75,43 +82,105 @@ def _encoding_only(where: str, a: Layer, b: Layer) -> Finding:
     )
 
 
-def _compare_merged(where: str, a: Layer, b: Layer) -> list[Finding]:
-    """Both layers' entries read in step, each path compared as soon as both sides have shown it.
+class _Merge(Generic[T]):
+    """Pairs the paths of two entry streams read in step, as soon as both sides have shown one.
 
     What is held is the entries one side has shown and the other not yet (about as many as the
-    files added, removed or moved out of place), and per compared path its hash and both
-    positions, instead of an index of both layers (about 1 KB per file).  A path that appears
-    again after it was compared (the last one wins on extraction) raises `_Diverged`: indexing
-    decides such layers."""
-    waiting: tuple[dict[str, FileEntry], dict[str, FileEntry]] = ({}, {})
-    compared: set[int] = set()
-    positions = (array("q"), array("q"))
+    files added, removed or moved out of place), and per paired path its hash and both positions:
+    16 bytes and a set entry, where an index of both layers takes about 1 KB per file.  A path
+    shown again after it was paired (the last one wins on extraction) raises `_Diverged`."""
+
+    def __init__(self) -> None:
+        self.waiting: tuple[dict[str, tuple[int, T]], dict[str, tuple[int, T]]] = ({}, {})
+        self.paired: set[int] = set()
+        self.positions = (array("q"), array("q"))
+
+    def offer(self, side: int, path: str, position: int, item: T) -> tuple[T, T] | None:
+        """Both sides' items once `path` has been shown by both, else None (it waits)."""
+        mine, theirs = self.waiting[side], self.waiting[1 - side]
+        other = theirs.pop(path, None)
+        if other is None:
+            if hash(path) in self.paired:
+                raise _Diverged()
+            first = mine.get(path)  # listed twice before the other side showed it: the last one wins
+            mine[path] = (first[0] if first else position, item)
+            return None
+        self.paired.add(hash(path))
+        (pa, ia), (pb, ib) = ((position, item), other) if side == 0 else (other, (position, item))
+        self.positions[0].append(pa)
+        self.positions[1].append(pb)
+        return ia, ib
+
+    def in_order(self) -> bool:
+        """Whether the paired paths come in the same order on both sides: pairs are recorded as
+        they meet, so in the same order both position lists only grow."""
+        return all(x < y for p in self.positions for x, y in pairwise(p))
+
+
+def _compare_merged(where: str, a: Layer, b: Layer) -> list[Finding]:
+    """Both layers' entries read in step from their starts, each path compared as both sides show it."""
+    merge: _Merge[FileEntry] = _Merge()
     findings: list[Finding] = []
     for side, entry in _in_step(a.files(), b.files()):
         path = normalize_name(entry.path)
-        mine, theirs = waiting[side], waiting[1 - side]
-        other = theirs.pop(path, None)
-        if other is None:
-            if hash(path) in compared:
-                raise _Diverged()
-            if path in mine:  # listed twice on this side before the other showed it: the last one wins
-                entry = FileEntry(mine[path].position, entry.header, entry.digest)
-            mine[path] = entry
-            continue
-        compared.add(hash(path))
-        fa, fb = (entry, other) if side == 0 else (other, entry)
-        positions[0].append(fa.position)
-        positions[1].append(fb.position)
-        if fa.header != fb.header or fa.digest != fb.digest:
-            for change in header_changes(fa.header, fb.header, digests=(fa.digest, fb.digest)):
-                findings.append(Finding(change.category, f"{where}:{path}", change.a, change.b, change.note))
-    removed = [Finding(Category.REMOVED, f"{where}:{p}", describe(e.header, e.digest), None) for p, e in waiting[0].items()]
-    added = [Finding(Category.ADDED, f"{where}:{p}", None, describe(e.header, e.digest)) for p, e in waiting[1].items()]
-    order = _order_change(where, a, b, *positions)
+        pair = merge.offer(side, path, entry.position, entry)
+        if pair is not None:
+            fa, fb = pair
+            if fa.header != fb.header or fa.digest != fb.digest:
+                findings += _findings(f"{where}:{path}", fa.header, fb.header, (fa.digest, fb.digest))
+    removed = [Finding(Category.REMOVED, f"{where}:{p}", describe(e.header, e.digest), None)
+               for p, (_, e) in merge.waiting[0].items()]
+    added = [Finding(Category.ADDED, f"{where}:{p}", None, describe(e.header, e.digest))
+             for p, (_, e) in merge.waiting[1].items()]
+    order = None if merge.in_order() else _order_change(where, a, b, *merge.positions)
     return removed + findings + added + ([order] if order else [])
 
 
-def _in_step(a: Iterator[FileEntry], b: Iterator[FileEntry]) -> Iterator[tuple[int, FileEntry]]:
+def _merge_rest(where: str, a: Layer, b: Layer, ta: TarBlocks, tb: TarBlocks, ma: RawMember | None,
+                mb: RawMember | None, start: int, found: dict[str, list[Finding]]) -> None:
+    """Where the walk parts (at member `start`, `ma` and `mb` read on both sides), merge the rest.
+
+    The walk's pairs before `start` named the same paths on both sides, so only a path of the
+    rest that the first `start` members also name could change what they found (a path listed
+    twice), and A's first members are read once more, names only, to rule that out; that and
+    another order of the paired paths raise `_Diverged`, for `_compare_merged` to start over."""
+    merge: _Merge[tuple[RawMember, str | None]] = _Merge()
+    for side, (position, m, digest) in _in_step(_members_from(ta, ma, start), _members_from(tb, mb, start)):
+        path = normalize_name(m.name)
+        pair = merge.offer(side, path, position, (m, digest))
+        if pair is not None:
+            (xa, da), (xb, db) = pair
+            if xa.raw != xb.raw or da != db:
+                found[path] = _findings(f"{where}:{path}", xa.header(), xb.header(), (da, db))
+    ta.drain()
+    tb.drain()
+    if not merge.in_order():
+        raise _Diverged()
+    rest = merge.paired | {hash(p) for side in merge.waiting for p in side}
+    with a.uncompressed() as stream:
+        t = TarBlocks(stream)
+        for _ in range(start):
+            member = t.next()
+            if member is None or hash(normalize_name(member.name)) in rest:
+                raise _Diverged()
+            t.skip(member.size + (-member.size % BLOCK))
+    for p, (_, (m, digest)) in merge.waiting[0].items():
+        found[p] = [Finding(Category.REMOVED, f"{where}:{p}", describe(m.header(), digest), None)]
+    for p, (_, (m, digest)) in merge.waiting[1].items():
+        found[p] = [Finding(Category.ADDED, f"{where}:{p}", None, describe(m.header(), digest))]
+
+
+def _members_from(t: TarBlocks, first: RawMember | None, position: int
+                  ) -> Iterator[tuple[int, RawMember, str | None]]:
+    """(position, member, content digest) from `first` (already read) to the end of the archive."""
+    m: RawMember | None = first
+    while m is not None:
+        yield position, m, _read_digest(t, m)
+        position += 1
+        m = t.next()
+
+
+def _in_step(a: Iterator[E], b: Iterator[E]) -> Iterator[tuple[int, E]]:
     """(0, entry of A), (1, entry of B), alternately, then the rest of the longer side."""
     for ea, eb in zip_longest(a, b):
         if ea is not None:
@@ -121,12 +190,8 @@ def _in_step(a: Iterator[FileEntry], b: Iterator[FileEntry]) -> Iterator[tuple[i
 
 
 def _order_change(where: str, a: Layer, b: Layer, pos_a: array[int], pos_b: array[int]) -> Finding | None:
-    """The `order` finding when the compared paths come in another order on the two sides.
-
-    Pairs are recorded as they meet, so in the same order both position lists only grow; otherwise
-    the k-th path of each side's order is named, reading the layers' names once more (rare)."""
-    if all(x < y for x, y in pairwise(pos_a)) and all(x < y for x, y in pairwise(pos_b)):
-        return None
+    """The `order` finding for paired paths in another order: the k-th path of each side's order
+    is named, reading the layers' names once more (rare)."""
     by_a, by_b = sorted(pos_a), sorted(pos_b)
     partner = dict(zip(pos_a, pos_b))
     for k, (x, y) in enumerate(zip(by_a, by_b)):
@@ -168,24 +233,28 @@ def _compare_indexed(where: str, a: Layer, b: Layer) -> list[Finding]:
 
 
 def _walk_side_by_side(where: str, a: Layer, b: Layer) -> list[Finding]:
-    """Members of both layers pairwise; `_Diverged` as soon as two paths differ.
+    """Members of both layers pairwise; where two paths differ, the rest is merged (`_merge_rest`).
 
     A path listed twice is judged by its last pair (the last one wins on
     extraction), so findings are kept per path until the walk ends.
     """
     found: dict[str, list[Finding]] = {}
     large = _LargeFiles()
+    position = 0  # of the next pair
     with a.uncompressed() as sa, b.uncompressed() as sb:
         ta, tb = TarBlocks(sa), TarBlocks(sb)
         while True:
-            ma, mb = _next_pair(ta, tb, found)
+            ma, mb, passed = _next_pair(ta, tb, found)
+            position += passed
             if ma is None or mb is None:
                 if ma is not mb:
-                    raise _Diverged()
+                    _merge_rest(where, a, b, ta, tb, ma, mb, position, found)
+                    break
                 ta.drain()  # the rest counts in the layers' digests, which reading them in full settles
                 tb.drain()
                 break
             if ma.raw == mb.raw:
+                position += 1
                 digests = large.content(ta, tb, ma, mb, a, b)
                 if digests is None and not found:
                     continue
@@ -199,7 +268,9 @@ def _walk_side_by_side(where: str, a: Layer, b: Layer) -> list[Finding]:
             ha, hb = ma.header(), mb.header()
             path = normalize_name(ha.name)
             if normalize_name(hb.name) != path:
-                raise _Diverged()
+                _merge_rest(where, a, b, ta, tb, ma, mb, position, found)
+                break
+            position += 1
             digests = large.content(ta, tb, ma, mb, a, b)
             found[path] = _findings(f"{where}:{path}", ha, hb, digests or (None, None))
             if not found[path]:
@@ -207,8 +278,10 @@ def _walk_side_by_side(where: str, a: Layer, b: Layer) -> list[Finding]:
     return [f for fs in found.values() for f in fs]
 
 
-def _next_pair(ta: TarBlocks, tb: TarBlocks, found: dict[str, list[Finding]]) -> tuple[RawMember | None, ...]:
-    """The next members of both sides, after passing over a run of byte-identical ones on A's headers alone.
+def _next_pair(ta: TarBlocks, tb: TarBlocks, found: dict[str, list[Finding]]
+               ) -> tuple[RawMember | None, RawMember | None, int]:
+    """The next members of both sides, after passing over a run of byte-identical ones on A's headers
+    alone, and how many were passed over.
 
     Members that lie wholly within bytes both streams share are equal pairs:
     B is moved past them without being parsed; the member that reaches past
@@ -216,7 +289,9 @@ def _next_pair(ta: TarBlocks, tb: TarBlocks, found: dict[str, list[Finding]]) ->
     """
     same = ta.shared(tb)
     start_a, start_b = ta.offset, tb.offset
+    passed = -1
     while True:
+        passed += 1
         header_at = ta.offset
         ma = ta.next()
         if ma is None or ta.offset - start_a > same:
@@ -228,7 +303,7 @@ def _next_pair(ta: TarBlocks, tb: TarBlocks, found: dict[str, list[Finding]]) ->
         if found:  # an equal last pair clears what an earlier pair of the same path found
             found.pop(normalize_name(ma.name), None)
     tb.skip(header_at - start_a - (tb.offset - start_b))
-    return ma, tb.next(ma)
+    return ma, tb.next(ma), passed
 
 
 def _findings(where: str, ha: TarHeader, hb: TarHeader, digests: Digests) -> list[Finding]:
