@@ -15,8 +15,9 @@ to make sure none of them is listed again in the rest.  Only another order or
 a repeated path makes both layers be read again from their starts, in step
 (`_compare_merged`), and a path repeated after it was compared makes them be
 indexed whole (`_compare_indexed`, which every other way must agree with).
-One file inserted into 1 GiB of small files: 4.5 s and 38 MB peak for the
-whole diff, where indexing both layers took 6.2 s and 88 MB.
+One file inserted among 1 GiB of files: 4.5 s and 38 MB peak for the whole
+diff, where indexing both layers took 6.2 s and 88 MB (4 GiB: 16.9 s and 47 MB,
+against 27.8 s and 260 MB).
 
 When every file is the same, the diff_ids still differ for a reason: the
 order of entries (`order`) or the tar encoding itself (`archive-format`:
