@@ -17,6 +17,7 @@ from tests.memlayer import F, MemLayer, layer
 
 from harness.archive.tarblocks import TarBlocks, Unusual
 from harness.diff import sort_findings
+from harness.diff import files
 from harness.diff.files import _compare_indexed, _Diverged, _encoding_only, _walk_side_by_side, compare_files
 from harness.image import Compression
 
@@ -124,23 +125,37 @@ def test_added_removed_or_moved_paths_agree_with_indexing(b_files: list[F]) -> N
 
 @pytest.mark.parametrize("compression", [Compression.NONE, Compression.GZIP])
 @pytest.mark.parametrize("where", [0, 300, 599])
-def test_a_file_added_or_removed_is_merged_from_where_the_walk_parts(compression: Compression, where: int) -> None:
-    """No start over: B read once, A once more up to where the paths part (names only)."""
+@pytest.mark.parametrize("count", [1, 100])
+def test_files_added_or_removed_are_merged_where_the_walk_parts(compression: Compression, where: int,
+                                                                 count: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No start over: B read once, A once more (names only) to rule out repeated paths; the merge
+    hands back to the walk right after the added or removed files."""
     opens: list[str] = []
+    ran_to_the_end: list[bool] = []
+    merge_phase = files._merge_phase
+
+    def watched(*args: object) -> bool:
+        ran_to_the_end.append(merge_phase(*args))  # type: ignore[arg-type]
+        return ran_to_the_end[-1]
+
+    monkeypatch.setattr(files, "_merge_phase", watched)
 
     class Counted(MemLayer):
         def uncompressed(self) -> io.BytesIO:
             opens.append(self.diff_id)
             return io.BytesIO(self.tar)
 
-    with_new = MANY[:where] + [F("aaa/new.txt", b"new")] + MANY[where:]
+    new = [F(f"aaa/new{i}.txt", b"new %d" % i) for i in range(count)]
+    with_new = MANY[:where] + new + MANY[where:]
     for a_files, b_files, kind in ((MANY, with_new, "added"), (with_new, MANY, "removed")):
         a, b = (Counted(layer(files, compression).tar, compression) for files in (a_files, b_files))
         opens.clear()
         got = _walk_side_by_side("w", a, b)
         assert (opens.count(a.diff_id), opens.count(b.diff_id)) == (2, 1)
-        assert [(f.category.value, f.where) for f in got] == [(kind, "w:aaa/new.txt")]
+        assert sorted((f.category.value, f.where) for f in got) == sorted((kind, f"w:{f.path}") for f in new)
         assert sort_findings(got) == expected(a, b)
+        assert ran_to_the_end == [False]
+        ran_to_the_end.clear()
 
 
 def test_unusual_tars_fall_back_to_tarfile() -> None:

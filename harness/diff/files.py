@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 from array import array
+from collections import deque
 from itertools import pairwise, zip_longest
 from typing import IO, Generic, Iterator, Sequence, TypeVar
 
@@ -43,7 +44,7 @@ from harness.image import FileEntry, Layer, TarHeader
 
 Digests = tuple[str | None, str | None]
 T = TypeVar("T")
-_REALIGN = 16  # at most this many paths shown ahead are chased to realign the two sides
+_REALIGN = 256  # at most this many paths shown ahead are chased to realign the two sides
 _NEVER = 1 << 62
 E = TypeVar("E")
 
@@ -100,6 +101,8 @@ class _Merge(Generic[T]):
         self.paired: set[int] = set()
         self.positions = (array("q"), array("q"))
         self.since = (0, 0)
+        self.recent: tuple[deque[tuple[int, str]], deque[tuple[int, str]]] = (
+            deque(maxlen=_REALIGN), deque(maxlen=_REALIGN))  # the last (position, path) to wait, per side
 
     def begin(self, positions: Sequence[int]) -> None:
         """A merge phase starts at these positions: what waits from an earlier phase may pair no more
@@ -115,6 +118,7 @@ class _Merge(Generic[T]):
                 raise _Diverged()
             first = mine.get(path)  # listed twice before the other side showed it: the last one wins
             mine[path] = (first[0] if first else position, item)
+            self.recent[side].append((position, path))
             return None
         if other[0] < self.since[1 - side]:
             raise _Diverged()
@@ -128,12 +132,14 @@ class _Merge(Generic[T]):
         """The paths `side` showed between positions `after` and `upto` (exclusive), in order, when all
         of them still wait; else None.  Few: they are what the other side must show next to realign."""
         count = upto - after - 1
-        if count == 0:
-            return []
-        if count > _REALIGN or len(self.waiting[side]) > 16 * _REALIGN:
+        recent = self.recent[side]
+        if count > len(recent):
             return None
-        found = sorted((q, p) for p, (q, _) in self.waiting[side].items() if after < q < upto)
-        return [p for _, p in found] if len(found) == count else None
+        lead = [recent[i] for i in range(len(recent) - count, len(recent))]
+        waiting = self.waiting[side]
+        if any(q != after + 1 + k or waiting.get(p, (-1,))[0] != q for k, (q, p) in enumerate(lead)):
+            return None
+        return [p for _, p in lead]
 
     def in_order(self) -> bool:
         """Whether the paired paths come in the same order on both sides: pairs are recorded as
