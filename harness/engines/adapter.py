@@ -32,7 +32,7 @@ from harness.errors import EngineError, EngineUnavailable, ImageNotFound
 
 CHUNK = 1 << 20
 DEFAULT_TIMEOUT = 600
-LIST_TRIES = 20
+LIST_TRIES = 30
 
 
 @contextmanager
@@ -112,8 +112,8 @@ class Engine:
         A listing reads every image while other clients may be removing some, and image stores lose
         that race: containerd stores answer 404 "content digest …: not found" (7 of 74 listings on
         docker 28.5.2 while another client loaded and removed images), podman 4.3 answers 500 "image
-        not known" (23 of 57).  Listing changes nothing, so a failed one is asked again; only a
-        listing that keeps failing is an error."""
+        not known" (up to 88 of 150).  Listing changes nothing, so a failed one is asked again: 30
+        tries leave one listing in 10^7 failing at podman's rate; one that keeps failing is an error."""
         failure: docker.errors.APIError | None = None
         with translated(self.id):
             for attempt in range(1, LIST_TRIES + 1):
