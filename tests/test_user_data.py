@@ -28,7 +28,8 @@ from harness.engines.farm import Farm, default_home, package_cache
 from harness.reference.build import build_from_layers
 
 ENGINE = "docker-28.5.2-containerd"
-SUITES = ["suites/test_round_trip.py", "suites/test_repodigests_unique.py", "suites/test_delta.py"]
+SUITES = ["suites/test_round_trip.py", "suites/test_repodigests_unique.py", "suites/test_delta.py",
+          "suites/test_concurrent_clients.py"]
 
 
 def _layer(name: str) -> object:
@@ -68,9 +69,9 @@ def _snapshot(engine: Engine) -> dict[str, tuple[list[str], list[str]]]:
             for i in engine.images()}
 
 
-def _run_argv(engine: Engine, report: Path, workers: str) -> list[str]:
+def _run_argv(engine: Engine, report: Path, workers: str, suites: list[str] = SUITES) -> list[str]:
     return [sys.executable, "-m", "harness", "-q", "run", "--engine", engine.spec.endpoint, "-n", workers,
-            "--report-dir", str(report), "--", "--no-farm", *SUITES, "--image", "basic"]
+            "--report-dir", str(report), "--", "--no-farm", *suites, "--image", "basic"]
 
 
 def _assert_untouched(engine: Engine, before: dict[str, tuple[list[str], list[str]]]) -> None:
@@ -97,15 +98,19 @@ def test_a_run_touches_only_what_it_created(user_engine: tuple[Engine, Path]) ->
     _assert_untouched(engine, before)
 
 
-def test_ctrl_c_cleans_up_too(user_engine: tuple[Engine, Path]) -> None:
+@pytest.mark.parametrize(("suites", "created"), [
+    (SUITES, "imgharness-run-"),  # at the first tag of the run
+    (["suites/test_concurrent_clients.py"], "/churn-"),  # while the other client loads and removes images
+], ids=["first-tag", "during-churn"])
+def test_ctrl_c_cleans_up_too(user_engine: tuple[Engine, Path], suites: list[str], created: str) -> None:
     engine, home = user_engine
     before = _snapshot(engine)
     env = dict(os.environ, IMGHARNESS_HOME=str(home), IMGHARNESS_PACKAGES=str(package_cache(default_home())))
-    proc = subprocess.Popen(_run_argv(engine, home / "report", "0"), stdout=subprocess.PIPE,
+    proc = subprocess.Popen(_run_argv(engine, home / "report", "0", suites), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env=env, cwd=Path(__file__).parents[1], start_new_session=True)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and proc.poll() is None:
-        if any("imgharness-run-" in t for image in engine.images() for t in image.get("RepoTags") or []):
+        if any(created in t for image in engine.images() for t in image.get("RepoTags") or []):
             break
         time.sleep(0.2)
     assert proc.poll() is None, "the run ended before it created anything"
