@@ -1,4 +1,5 @@
-"""Listing images stays reliable while another client loads and removes its own images.
+"""Listing images stays reliable while another client loads and removes its own images; adapters
+are made without touching their engine.
 
 A containerd-store engine answers a listing that races a removal with 404
 "content digest …: not found"; `Engine.images()` must ride over that (the
@@ -10,8 +11,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from harness.engines.adapter import Engine
 from harness.engines.churn import Churn
+from harness.engines.spec import EngineSpec
+from harness.errors import EngineUnavailable
 
 
 def test_listing_survives_a_client_removing_images(engine: Engine, run_namespace: str, tmp_path: Path) -> None:
@@ -24,3 +29,10 @@ def test_listing_survives_a_client_removing_images(engine: Engine, run_namespace
             assert churn.error is None, churn.error
     assert churn.cycles >= 3 and listings >= 3, (churn.cycles, listings)
     assert not any(t.startswith(f"{run_namespace}/churn-") for i in engine.images() for t in i.get("RepoTags") or [])
+
+
+def test_an_adapter_is_made_without_asking_the_engine(tmp_path: Path) -> None:
+    """Only a request can fail, with the engine named and no SDK exception: the socket is not there."""
+    gone = Engine(EngineSpec(f"unix://{tmp_path}/gone.sock"))
+    with pytest.raises(EngineUnavailable, match="gone.sock"):
+        gone.images()

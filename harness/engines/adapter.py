@@ -54,6 +54,24 @@ def translated(engine: str | None, ref: str | None = None) -> Iterator[None]:
         raise EngineUnavailable(str(e).splitlines()[0][:300], engine=engine) from e
 
 
+class _APIClient(docker.APIClient):
+    """The SDK's client, asking the engine for its API version at the first request that needs it
+    (as ``version="auto"`` does when made): making an adapter never touches the engine, so only
+    what is asked of an engine can fail, inside the caller's `translated`."""
+
+    _known: str | None = None
+
+    @property
+    def _version(self) -> str:
+        if self._known is None:
+            self._known = self._retrieve_server_version()
+        return self._known
+
+    @_version.setter
+    def _version(self, value: str | None) -> None:
+        self._known = value
+
+
 def api_client(spec: EngineSpec, timeout: int = DEFAULT_TIMEOUT) -> docker.APIClient:
     """Low-level SDK client for a spec (TLS verified by default, ssh through the ssh binary)."""
     tls: TLSConfig | bool = False
@@ -63,13 +81,13 @@ def api_client(spec: EngineSpec, timeout: int = DEFAULT_TIMEOUT) -> docker.APICl
                         verify=spec.tls.ca_cert if (spec.tls.verify and spec.tls.ca_cert) else spec.tls.verify)
     base_url = spec.endpoint.replace("tcp://", "https://", 1) if tls and spec.endpoint.startswith("tcp://") else spec.endpoint
     with translated(spec.label or spec.redacted_endpoint):
-        client = docker.APIClient(base_url=base_url, tls=tls, timeout=timeout, version=MINIMUM_DOCKER_API_VERSION,
-                                  use_ssh_client=spec.endpoint.startswith("ssh://"))
-        if spec.tls is not None and spec.tls.ca_cert:
-            # requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE replace the engine's own CA: never for an engine
-            client.trust_env = False
-        client._version = client._retrieve_server_version()  # what version="auto" does, after that fix
-        return client
+        client = _APIClient(base_url=base_url, tls=tls, timeout=timeout, version=MINIMUM_DOCKER_API_VERSION,
+                            use_ssh_client=spec.endpoint.startswith("ssh://"))
+    if spec.tls is not None and spec.tls.ca_cert:
+        # requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE replace the engine's own CA: never for an engine
+        client.trust_env = False
+    client._version = None  # asked for on first use
+    return client
 
 
 class Engine:

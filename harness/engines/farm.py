@@ -244,9 +244,8 @@ class Farm:
             if not daemon.alive(st.pid):
                 raise EngineUnavailable("daemon exited during start-up", engine=fe.key)
             if sock.exists():
-                engine: Engine | None = None
+                engine = Engine(st.spec(), timeout=10)
                 try:
-                    engine = Engine(st.spec(), timeout=10)  # already asks the engine (its API version)
                     if engine.ping():
                         ident = engine.identity
                         st.version, st.storage = ident.version, ident.storage
@@ -258,8 +257,7 @@ class Farm:
                 except EngineUnavailable:
                     pass  # not listening yet
                 finally:
-                    if engine is not None:
-                        engine.close()
+                    engine.close()
             time.sleep(0.25)
         raise EngineUnavailable(f"no answer on {sock} after {START_TIMEOUT:.0f}s", engine=fe.key)
 
@@ -281,9 +279,8 @@ class Farm:
             pid, started = rec.get("pid"), rec.get("started")
             if pid and daemon.alive(pid) and (started is None or daemon.start_time(pid) == started):
                 st.pid, st.started = pid, started
-                engine: Engine | None = None
+                engine = Engine(st.spec(), timeout=10)
                 try:
-                    engine = Engine(st.spec(), timeout=10)  # already asks the engine (its API version)
                     ident = engine.identity
                     st.version, st.storage, st.healthy = ident.version, ident.storage, ident.id == fe.id
                     if ident.id != fe.id:
@@ -291,8 +288,7 @@ class Farm:
                 except EngineError as e:
                     st.error = str(e)
                 finally:
-                    if engine is not None:
-                        engine.close()
+                    engine.close()
             out.append(st)
         return out
 
