@@ -216,7 +216,6 @@ class Record:
     def measure(self, name: str, value: Any) -> None:
         self.metrics[name] = value
 
-
     def read(self, path: Path, what: str) -> Archive:
         """Read an archive an engine wrote; a broken one fails the test with the reader's one-line reason."""
         from harness.archive import read_archive

@@ -16,8 +16,7 @@ from hypothesis import strategies as st
 from tests.memlayer import F, MemLayer, layer
 
 from harness.archive.tarblocks import TarBlocks, Unusual
-from harness.diff import sort_findings
-from harness.diff import files
+from harness.diff import files, sort_findings
 from harness.diff.files import _compare_indexed, _Diverged, _encoding_only, _walk_side_by_side, compare_files
 from harness.image import Compression
 
