@@ -46,7 +46,6 @@ Digests = tuple[str | None, str | None]
 T = TypeVar("T")
 _REALIGN = 256  # at most this many paths shown ahead are chased to realign the two sides
 _NEVER = 1 << 62
-E = TypeVar("E")
 
 
 class _Diverged(Exception):
@@ -158,10 +157,8 @@ def _compare_merged(where: str, a: Layer, b: Layer) -> list[Finding]:
             fa, fb = pair
             if fa.header != fb.header or fa.digest != fb.digest:
                 findings += _findings(f"{where}:{path}", fa.header, fb.header, (fa.digest, fb.digest))
-    removed = [Finding(Category.REMOVED, f"{where}:{p}", describe(e.header, e.digest), None)
-               for p, (_, e) in merge.waiting[0].items()]
-    added = [Finding(Category.ADDED, f"{where}:{p}", None, describe(e.header, e.digest))
-             for p, (_, e) in merge.waiting[1].items()]
+    removed = [_one_sided(0, f"{where}:{p}", e.header, e.digest) for p, (_, e) in merge.waiting[0].items()]
+    added = [_one_sided(1, f"{where}:{p}", e.header, e.digest) for p, (_, e) in merge.waiting[1].items()]
     order = None if merge.in_order() else _order_change(where, a, b, *merge.positions)
     return removed + findings + added + ([order] if order else [])
 
@@ -240,13 +237,12 @@ def _settle(where: str, a: Layer, merge: _Merge[tuple[RawMember, str | None]], m
                 raise _Diverged()
             t.skip(member.size + (-member.size % BLOCK))
             position += 1
-    for p, (_, (m, digest)) in merge.waiting[0].items():
-        found[p] = [Finding(Category.REMOVED, f"{where}:{p}", describe(m.header(), digest), None)]
-    for p, (_, (m, digest)) in merge.waiting[1].items():
-        found[p] = [Finding(Category.ADDED, f"{where}:{p}", None, describe(m.header(), digest))]
+    for side in (0, 1):
+        for p, (_, (m, digest)) in merge.waiting[side].items():
+            found[p] = [_one_sided(side, f"{where}:{p}", m.header(), digest)]
 
 
-def _in_step(a: Iterator[E], b: Iterator[E]) -> Iterator[tuple[int, E]]:
+def _in_step(a: Iterator[T], b: Iterator[T]) -> Iterator[tuple[int, T]]:
     """(0, entry of A), (1, entry of B), alternately, then the rest of the longer side."""
     for ea, eb in zip_longest(a, b):
         if ea is not None:
@@ -262,9 +258,12 @@ def _order_change(where: str, a: Layer, b: Layer, pos_a: array[int], pos_b: arra
     partner = dict(zip(pos_a, pos_b))
     for k, (x, y) in enumerate(zip(by_a, by_b)):
         if partner[x] != y:
-            return Finding(Category.ORDER, where, _name_at(a, x), _name_at(b, y),
-                           f"entries in another order, first at common entry {k}")
+            return _order_finding(where, k, _name_at(a, x), _name_at(b, y))
     return None
+
+
+def _order_finding(where: str, k: int, x: str, y: str) -> Finding:
+    return Finding(Category.ORDER, where, x, y, f"entries in another order, first at common entry {k}")
 
 
 def _name_at(layer: Layer, position: int) -> str:
@@ -278,23 +277,19 @@ def _compare_indexed(where: str, a: Layer, b: Layer) -> list[Finding]:
     for path in order_a:
         if path not in files_b:
             gone = files_a[path]
-            findings.append(Finding(Category.REMOVED, f"{where}:{path}", describe(gone.header, gone.digest), None))
+            findings.append(_one_sided(0, f"{where}:{path}", gone.header, gone.digest))
     for path in order_b:
         fb = files_b[path]
         fa = files_a.get(path)
         if fa is None:
-            findings.append(Finding(Category.ADDED, f"{where}:{path}", None, describe(fb.header, fb.digest)))
+            findings.append(_one_sided(1, f"{where}:{path}", fb.header, fb.digest))
             continue
         if fa.header == fb.header and fa.digest == fb.digest:
             continue  # the common case, kept cheap for layers of many files
-        for change in header_changes(fa.header, fb.header, digests=(fa.digest, fb.digest)):
-            findings.append(Finding(change.category, f"{where}:{path}", change.a, change.b, change.note))
+        findings += _findings(f"{where}:{path}", fa.header, fb.header, (fa.digest, fb.digest))
     divergence = first_divergence(order_a, order_b)
     if divergence is not None:
-        k, x, y = divergence
-        findings.append(Finding(
-            Category.ORDER, where, x, y, f"entries in another order, first at common entry {k}",
-        ))
+        findings.append(_order_finding(where, *divergence))
     return findings
 
 
@@ -379,6 +374,13 @@ def _next_pair(ta: TarBlocks, tb: TarBlocks, found: dict[str, list[Finding]]
             found.pop(normalize_name(ma.name), None)
     tb.skip(header_at - start_a - (tb.offset - start_b))
     return ma, tb.next(ma), passed
+
+
+def _one_sided(side: int, where: str, header: TarHeader, digest: str | None) -> Finding:
+    """A path only A (side 0: removed) or only B (side 1: added) lists."""
+    if side == 0:
+        return Finding(Category.REMOVED, where, describe(header, digest), None)
+    return Finding(Category.ADDED, where, None, describe(header, digest))
 
 
 def _findings(where: str, ha: TarHeader, hb: TarHeader, digests: Digests) -> list[Finding]:
