@@ -139,7 +139,8 @@ class Engine:
                     return list(self.api.images(all=False))
                 except docker.errors.APIError as e:
                     failure = e
-                    time.sleep(min(0.05 * attempt, 0.5))
+                    if attempt < LIST_TRIES:
+                        time.sleep(min(0.05 * attempt, 0.5))
         raise EngineError(f"listing images failed {LIST_TRIES} times in a row: {str(failure)[:300]}",
                           engine=self.id) from failure
 
