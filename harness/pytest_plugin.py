@@ -22,17 +22,15 @@ from typing import Any, Generator, Iterator
 
 import pytest
 
-os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
-
-from harness.engines.adapter import Engine  # noqa: E402
-from harness.corpus import RunCorpus  # noqa: E402
-from harness.engines.farm import DEFAULT_ENGINES, default_home, package_cache  # noqa: E402
-from harness.engines.session import EngineSession, EngineSlot  # noqa: E402
-from harness.engines.spec import EngineSpec  # noqa: E402
-from harness.errors import ArchiveError, HarnessError  # noqa: E402
-from harness.findings import Category, Finding  # noqa: E402
-from harness.image import Archive  # noqa: E402
-from harness.registry import Registry  # noqa: E402
+from harness.corpus import RunCorpus
+from harness.engines.adapter import Engine
+from harness.engines.farm import DEFAULT_ENGINES, default_home, package_cache
+from harness.engines.registry import Registry
+from harness.engines.session import EngineSession, EngineSlot
+from harness.engines.spec import EngineSpec
+from harness.errors import ArchiveError, HarnessError
+from harness.findings import Category, Finding
+from harness.image import Archive
 
 __all__ = ["EngineSession", "EngineSlot", "HarnessConfig", "Record"]
 

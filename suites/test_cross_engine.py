@@ -23,10 +23,10 @@ from harness.archive import read_archive
 from harness.corpus import RunCorpus
 from harness.diff import diff_archives
 from harness.engines.adapter import Engine
+from harness.engines.registry import Registry
 from harness.errors import HarnessError
 from harness.findings import Category, Finding, changes_the_image
 from harness.pytest_plugin import Record
-from harness.registry import Registry
 from harness.report.diff_text import render_text
 
 pytestmark = pytest.mark.check("cross-engine")

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from harness.engines.adapter import Engine
+from harness.engines.registry import Registry
 from harness.errors import HarnessError
 from harness.findings import Category, Finding
 from harness.pytest_plugin import Record
-from harness.registry import Registry
 
 pytestmark = pytest.mark.check("digest-preservation")
 

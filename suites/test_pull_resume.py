@@ -26,10 +26,10 @@ import pytest
 from harness.corpus import RunCorpus
 from harness.engines.adapter import Engine
 from harness.engines.farm import Farm
+from harness.engines.registry import Registry
 from harness.errors import HarnessError
 from harness.faults import FaultPlan, FaultProxy
 from harness.pytest_plugin import Record
-from harness.registry import Registry
 
 pytestmark = pytest.mark.check("pull-resume")
 

@@ -14,10 +14,10 @@ from typing import Iterator
 import pytest
 
 from harness.engines.adapter import Engine
+from harness.engines.registry import Registry
 from harness.errors import HarnessError
 from harness.findings import Category, Finding
 from harness.pytest_plugin import Record
-from harness.registry import Registry
 
 pytestmark = pytest.mark.check("repodigests-unique")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import socket
 import threading
 import time
@@ -40,9 +41,9 @@ def translated(engine: str | None, ref: str | None = None) -> Iterator[None]:
     """Turn SDK and transport errors into harness errors, naming the engine."""
     try:
         yield
-    except docker.errors.NotFound as e:  # ImageNotFound is a NotFound
-        raise ImageNotFound(ref or "?", engine=engine, detail=str(e.explanation or "")[:300] or None) from e
     except docker.errors.APIError as e:
+        if isinstance(e, docker.errors.NotFound) and ref is not None:  # ImageNotFound is a NotFound
+            raise ImageNotFound(ref, engine=engine, detail=str(e.explanation or "")[:300] or None) from e
         raise EngineError(f"API error {e.status_code}: {e.explanation or e}", engine=engine) from e
     except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError,
             ConnectionError, FileNotFoundError) as e:
@@ -180,10 +181,25 @@ class Engine:
             if not self.api.tag(ref, repository, tag):
                 raise EngineError(f"tag {ref} as {repository}:{tag} failed", engine=self.id)
 
+    def import_image(self, rootfs: bytes, repository: str, tag: str, changes: list[str]) -> str:
+        """`docker import` of a root filesystem tar, with Dockerfile `changes`; returns the new image's ID
+        (64 hex digits, as the engine reports it).  Podman's compat import ignores the tag: tag the ID."""
+        with translated(self.id, f"{repository}:{tag}"):
+            answer = str(self.api.import_image_from_data(rootfs, repository=repository, tag=tag, changes=changes))
+        found = re.search(r"(sha256:)?([0-9a-f]{64})", answer)
+        if not found:
+            raise EngineError(f"import of {repository}:{tag} gave no image ID: {answer[:200]}", engine=self.id)
+        return found.group(2)
+
     def remove(self, ref: str, *, force: bool = False) -> None:
         """Remove one reference. Callers only remove what they created."""
         with translated(self.id, ref):
             self.api.remove_image(ref, force=force, noprune=False)
+
+    def remove_container(self, container_id: str) -> None:
+        """Remove a container (running or not) and its anonymous volumes. Callers only remove what they created."""
+        with translated(self.spec.label or self.spec.redacted_endpoint):
+            self.api.remove_container(container_id, force=True, v=True)
 
     def push(self, repository: str, tag: str) -> str | None:
         """Push; returns the manifest digest the engine reports, if it does."""
