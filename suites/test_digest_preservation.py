@@ -68,10 +68,7 @@ def test_copied_image_keeps_its_registry_digest(engine: Engine, loaded_image: st
         record.measure("digest", "load failed")
         pytest.fail(f"{route} into {engine.id} did not work: {e}", pytrace=False)
     finally:
-        try:
-            engine.remove(f"{source}:v1")
-        except HarnessError:
-            pass
+        engine.remove_quietly(f"{source}:v1")
     mine = sorted(d for d in digests if d.split("@", 1)[0] == source)
     expected = f"{source}@{served}"
     verdict = "kept" if expected in mine else "changed" if mine else "lost"

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from harness.engines.adapter import Engine
-from harness.engines.churn import Churn
 from harness.engines.spec import EngineSpec
 from harness.errors import EngineUnavailable
+from suites.churn import Churn
 
 
 def test_listing_survives_a_client_removing_images(engine: Engine, run_namespace: str, tmp_path: Path) -> None:

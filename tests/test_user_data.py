@@ -83,7 +83,7 @@ def _assert_untouched(engine: Engine, before: dict[str, tuple[list[str], list[st
     ours = [t for tags, _ in after.values() for t in tags if "imgharness-run-" in t]
     assert ours == [], f"the run left its tags behind: {ours}"
     assert set(after) == set(before), f"the run left images behind: {set(after) - set(before)}"
-    assert engine.api.containers(all=True) == [], "the run left containers behind"
+    assert engine.containers() == [], "the run left containers behind"
 
 
 def test_a_run_touches_only_what_it_created(user_engine: tuple[Engine, Path]) -> None:

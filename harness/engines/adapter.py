@@ -125,14 +125,19 @@ class Engine:
         with translated(self.id, ref):
             return dict(self.api.inspect_image(ref))
 
-    def images(self) -> list[dict[str, Any]]:
+    def images(self, *, retry: bool = True) -> list[dict[str, Any]]:
         """The engine's tagged images.
 
         A listing reads every image while other clients may be removing some, and image stores lose
         that race: containerd stores answer 404 "content digest …: not found" (7 of 74 listings on
         docker 28.5.2 while another client loaded and removed images), podman 4.3 answers 500 "image
         not known" (up to 88 of 150).  Listing changes nothing, so a failed one is asked again: 30
-        tries leave one listing in 10^7 failing at podman's rate; one that keeps failing is an error."""
+        tries leave one listing in 10^7 failing at podman's rate; one that keeps failing is an error.
+        With `retry=False` it is asked once, and a failure is the engine's answer (what the
+        concurrent-clients check measures)."""
+        if not retry:
+            with translated(self.id):
+                return list(self.api.images(all=False))
         failure: docker.errors.APIError | None = None
         with translated(self.id):
             for attempt in range(1, LIST_TRIES + 1):
@@ -195,6 +200,20 @@ class Engine:
         """Remove one reference. Callers only remove what they created."""
         with translated(self.id, ref):
             self.api.remove_image(ref, force=force, noprune=False)
+
+    def remove_quietly(self, ref: str) -> bool:
+        """`remove`, where a reference already gone (or never made) is no error: for clean-up after a
+        failure, which must not hide the failure itself.  Returns whether the engine removed it."""
+        try:
+            self.remove(ref)
+        except EngineError:
+            return False
+        return True
+
+    def containers(self) -> list[dict[str, Any]]:
+        """Every container the engine has, running or not."""
+        with translated(self.id):
+            return list(self.api.containers(all=True))
 
     def remove_container(self, container_id: str) -> None:
         """Remove a container (running or not) and its anonymous volumes. Callers only remove what they created."""
