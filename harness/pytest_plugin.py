@@ -1,7 +1,7 @@
 """The harness's pytest plugin (entry point `pytest11: harness`).
 
 Options (group "harness"): ``--engine`` (repeatable), ``--engines-file``,
-``--farm/--no-farm``, ``--repeat``, ``--report-dir``.  Fixtures: ``engine``
+``--farm/--no-farm``, ``--repeat``, ``--report-dir``, ``--run-id``, ``--progress-lines``.  Fixtures: ``engine``
 (parametrized over the selected engines; test ids carry the engine id),
 ``registry``, ``record`` (attach findings and measurements to the report),
 ``harness_config``, ``workdir``.
@@ -62,6 +62,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="only these corpus images (default: all)")
     group.addoption("--repeat", type=int, default=3, help="how many times to repeat saves (default 3)")
     group.addoption("--report-dir", type=Path, help="write report.json here")
+    group.addoption("--run-id", help="the run's id in report.json (default: a new one)")
+    group.addoption("--progress-lines", action="store_true",
+                    help="one line per finished suite test on stderr, in place of pytest's dots")
 
 
 def _resolve(config: pytest.Config) -> HarnessConfig:
@@ -99,12 +102,17 @@ def _identify_quietly(spec: EngineSpec) -> str:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    from harness.report.results import ResultCollector
+    from harness.plugins.matrix_progress import MatrixProgress
+    from harness.plugins.results import ResultCollector
+    from harness.report.document import new_run_id
 
     config.addinivalue_line("markers", "check(name): the verification check a suite test belongs to")
     config.stash[config_key] = _resolve(config)
     if not hasattr(config, "workerinput"):  # the xdist controller, or a plain run, writes the report
-        config.pluginmanager.register(ResultCollector(config), "harness-results")
+        collector = ResultCollector(config.getoption("report_dir"), config.getoption("run_id") or new_run_id())
+        config.pluginmanager.register(collector, "harness-results")
+        if config.getoption("progress_lines"):
+            config.pluginmanager.register(MatrixProgress(collector), "harness-progress")
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from harness import progress
 from harness.errors import UsageError
-from harness.report.document import RUN_ID_ENV, new_run_id
+from harness.report.document import new_run_id
 
 if TYPE_CHECKING:
     from harness.engines.lease import FarmLease
@@ -70,12 +70,11 @@ def run_suites(report_dir: Path, *, run_id: str | None = None, engines: Sequence
         (report_dir / stale).unlink(missing_ok=True)
     extra = list(pytest_args)
     targets = [] if any(Path(a.split("::")[0]).exists() for a in extra if not a.startswith("-")) else [str(SUITES)]
-    argv = [*targets, "-p", "no:cacheprovider", "--report-dir", str(report_dir),
+    argv = [*targets, "-p", "no:cacheprovider", "--report-dir", str(report_dir), "--run-id", run_id or new_run_id(),
             f"--junitxml={report_dir / 'junit.xml'}", f"--repeat={repeat}", "-rfE"]
     if workers != "0":
         argv += ["-n", workers, "--dist", "loadgroup"]
-    if quiet:
-        argv.append("-q")
+    argv.append("-q" if quiet else "--progress-lines")
     for e in engines:
         argv += ["--engine", e]
     if engines_file:
@@ -84,17 +83,12 @@ def run_suites(report_dir: Path, *, run_id: str | None = None, engines: Sequence
         argv += ["--farm-engine", e]
     import pytest
 
-    from harness.report.matrix_progress import MatrixProgress
-
     uses_farm = "--farm" in extra or (not engines and not engines_file and "--no-farm" not in extra)
     lease = _start_farm(farm_engines) if uses_farm else None
-    previous = os.environ.get(RUN_ID_ENV)
-    os.environ[RUN_ID_ENV] = run_id or new_run_id()
     try:
         with open(log, "w") if log else contextlib.nullcontext(sys.stdout) as out, contextlib.redirect_stdout(out):
-            code = int(pytest.main(argv + extra, plugins=[] if quiet else [MatrixProgress()]))
+            code = int(pytest.main(argv + extra))
     finally:
-        _restore(RUN_ID_ENV, previous)
         if lease is not None:
             lease.release()
     _write_html(report_dir)
@@ -114,14 +108,8 @@ def _start_farm(ids: Sequence[str]) -> FarmLease:
     return lease
 
 
-def _restore(name: str, value: str | None) -> None:
-    if value is None:
-        os.environ.pop(name, None)
-    else:
-        os.environ[name] = value
-
-
 def _write_html(report_dir: Path) -> None:
+    from harness.plugins.checks import CHECKS
     from harness.report.document import load_report, write_atomically
     from harness.report.html import render_html
 
@@ -130,4 +118,4 @@ def _write_html(report_dir: Path) -> None:
         print(f"imgharness: no {report}: the run stopped before its results were written; no index.html",
               file=sys.stderr)
         return
-    write_atomically(report_dir / "index.html", render_html(load_report(report)))
+    write_atomically(report_dir / "index.html", render_html(load_report(report), CHECKS))
