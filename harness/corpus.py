@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Callable
 
 from filelock import FileLock
 
-from harness.engines.farm import package_cache
 from harness.engines.packages import DebianSource, DebPackage
 from harness.errors import HarnessError
 from harness.reference.build import build_from_layers
+from harness.settings import package_cache
 
 if TYPE_CHECKING:
     from harness.engines.adapter import Engine

@@ -24,13 +24,15 @@ import pytest
 
 from harness.corpus import RunCorpus
 from harness.engines.adapter import Engine
-from harness.engines.farm import DEFAULT_ENGINES, default_home, package_cache
+from harness.engines.farm import DEFAULT_ENGINES
 from harness.engines.registry import Registry
 from harness.engines.session import EngineSession, EngineSlot
 from harness.engines.spec import EngineSpec
 from harness.errors import ArchiveError, HarnessError
 from harness.findings import Category, Finding
 from harness.image import Archive
+from harness.plugins import options
+from harness.settings import default_home, package_cache
 
 __all__ = ["EngineSession", "EngineSlot", "HarnessConfig", "Record"]
 
@@ -49,22 +51,14 @@ config_key = pytest.StashKey[HarnessConfig]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("harness", "image consistency harness")
-    group.addoption("--engine", action="append", default=[], metavar="SPEC",
-                    help="engine to test: unix:///sock, tcp://host:port, ssh://user@host, a Docker context name, "
-                         "or LABEL=SPEC (repeatable)")
-    group.addoption("--engines-file", metavar="TOML", help="inventory of engines (TOML)")
+    options.ENGINE.add_to(group)
+    options.ENGINES_FILE.add_to(group)
     group.addoption("--farm", dest="farm", action="store_true", default=None,
                     help="test the local engine farm (default when no engine is given)")
     group.addoption("--no-farm", dest="farm", action="store_false", help="do not start the local farm")
-    group.addoption("--farm-engine", action="append", default=[], metavar="ID",
-                    help="only these farm engines (default: all six)")
-    group.addoption("--image", action="append", default=[], metavar="NAME",
-                    help="only these corpus images (default: all)")
-    group.addoption("--repeat", type=int, default=3, help="how many times to repeat saves (default 3)")
-    group.addoption("--report-dir", type=Path, help="write report.json here")
-    group.addoption("--run-id", help="the run's id in report.json (default: a new one)")
-    group.addoption("--progress-lines", action="store_true",
-                    help="one line per finished suite test on stderr, in place of pytest's dots")
+    for option in (options.FARM_ENGINE, options.IMAGE, options.REPEAT, options.REPORT_DIR, options.RUN_ID,
+                   options.PROGRESS_LINES):
+        option.add_to(group)
 
 
 def _resolve(config: pytest.Config) -> HarnessConfig:

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from harness.engines import daemon
 from harness.engines.adapter import Engine
-from harness.engines.farm import Farm, default_home
+from harness.engines.farm import Farm
+from harness.settings import default_home
 
 
 def _cli(endpoint: str, *args: str) -> str:

@@ -23,7 +23,7 @@ from typing import Iterator
 import pytest
 
 from harness.engines import daemon
-from harness.engines.farm import default_home, package_cache
+from harness.settings import default_home, package_cache
 from harness.engines.packages import DebianSource, DebPackage
 from tests.remotekit import dockerd_launch, free_port, run_round_trip
 

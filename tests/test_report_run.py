@@ -17,7 +17,7 @@ from typing import Iterator
 
 import pytest
 
-from harness.engines.farm import default_home, package_cache
+from harness.settings import default_home, package_cache
 from tests.reportkit import validator
 
 ENGINE = "docker-28.5.2-overlay2"

@@ -24,8 +24,9 @@ from typing import Iterator
 import pytest
 
 from harness.engines.adapter import Engine
-from harness.engines.farm import Farm, default_home, package_cache
+from harness.engines.farm import Farm
 from harness.reference.build import build_from_layers
+from harness.settings import default_home, package_cache
 
 ENGINE = "docker-28.5.2-containerd"
 SUITES = ["suites/test_round_trip.py", "suites/test_repodigests_unique.py", "suites/test_delta.py",

@@ -31,8 +31,9 @@ from typing import IO, TYPE_CHECKING, Any, BinaryIO, cast
 import zstandard
 
 from harness.archive.streams import CHUNK, readinto
-from harness.errors import MalformedArchive, UsageError
+from harness.errors import MalformedArchive
 from harness.image import Compression
+from harness.settings import MAX_INFLATE_RATIO as RATIO_ENV, max_inflate_ratio
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 MAGIC_LEN = 4
-RATIO_ENV = "IMGHARNESS_MAX_INFLATE_RATIO"
 RATIO = 100
 ALLOWANCE = 1 << 20
 
@@ -71,11 +71,7 @@ def detect(head: bytes) -> Compression:
 
 def max_inflated(size: int) -> int | None:
     """How many bytes `size` compressed bytes may inflate to; None when the user lifted the limit."""
-    value = os.environ.get(RATIO_ENV, "").strip()
-    try:
-        ratio = int(value) if value else RATIO
-    except ValueError:
-        raise UsageError(f"{RATIO_ENV}={value!r} is not a whole number") from None
+    ratio = max_inflate_ratio(RATIO)
     return ratio * size + ALLOWANCE if ratio > 0 else None
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from harness import progress
 from harness.errors import UsageError
+from harness.plugins import options
 from harness.report.document import new_run_id
 
 if TYPE_CHECKING:
@@ -35,12 +36,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def add_engine_options(p: argparse.ArgumentParser, *, engine: bool = True) -> None:
-    """The options that choose engines and how the suites run (shared with `baseline`)."""
-    if engine:
-        p.add_argument("--engine", action="append", default=[], help="engine to test (repeatable; default: the farm)")
-        p.add_argument("--engines-file", help="inventory of engines (TOML)")
-        p.add_argument("--farm-engine", action="append", default=[], help="only these farm engines")
-    p.add_argument("--repeat", type=int, default=3, help="saves per check (default 3)")
+    """The options that choose engines and how the suites run (shared with `baseline`), as the pytest plugin
+    declares them (`harness.plugins.options`)."""
+    for option in (options.ENGINE, options.ENGINES_FILE, options.FARM_ENGINE) if engine else ():
+        option.add_to(p)
+    options.REPEAT.add_to(p)
     p.add_argument("-n", "--workers", default="2", help="pytest-xdist workers (default 2; 0 = in process)")
 
 
@@ -70,17 +70,13 @@ def run_suites(report_dir: Path, *, run_id: str | None = None, engines: Sequence
         (report_dir / stale).unlink(missing_ok=True)
     extra = list(pytest_args)
     targets = [] if any(Path(a.split("::")[0]).exists() for a in extra if not a.startswith("-")) else [str(SUITES)]
-    argv = [*targets, "-p", "no:cacheprovider", "--report-dir", str(report_dir), "--run-id", run_id or new_run_id(),
-            f"--junitxml={report_dir / 'junit.xml'}", f"--repeat={repeat}", "-rfE"]
+    argv = [*targets, "-p", "no:cacheprovider", *options.REPORT_DIR.argv(report_dir),
+            *options.RUN_ID.argv(run_id or new_run_id()), f"--junitxml={report_dir / 'junit.xml'}",
+            *options.REPEAT.argv(repeat), "-rfE"]
     if workers != "0":
         argv += ["-n", workers, "--dist", "loadgroup"]
-    argv.append("-q" if quiet else "--progress-lines")
-    for e in engines:
-        argv += ["--engine", e]
-    if engines_file:
-        argv += ["--engines-file", engines_file]
-    for e in farm_engines:
-        argv += ["--farm-engine", e]
+    argv += ["-q"] if quiet else options.PROGRESS_LINES.argv(True)
+    argv += options.ENGINE.argv(engines) + options.ENGINES_FILE.argv(engines_file) + options.FARM_ENGINE.argv(farm_engines)
     import pytest
 
     uses_farm = "--farm" in extra or (not engines and not engines_file and "--no-farm" not in extra)
