@@ -134,14 +134,21 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("image", names, scope="function")
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook turns xdist_group markers into scheduling groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+ENGINE_FIXTURES = frozenset({"engine", "registry", "engine_session"})
+"""Fixtures that reach engines: a test that uses one carries the `engines` marker."""
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook turns xdist_group markers into scheduling groups,
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:  # and before -m selects by marker
     """Each engine's tests form one xdist group: one daemon is never driven by two workers at once
-    (saves do not compete, and a daemon restart cannot race another test)."""
+    (saves do not compete, and a daemon restart cannot race another test).  Every test that uses an
+    engine fixture is marked `engines`, so that ``-m "not engines"`` runs without a farm."""
     for item in items:
         slot = getattr(item, "callspec", None) and item.callspec.params.get("engine")  # type: ignore[attr-defined]
         if isinstance(slot, EngineSlot):
             item.add_marker(pytest.mark.xdist_group(slot.id))
+        if ENGINE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.engines)
 
 
 @pytest.fixture

@@ -26,6 +26,8 @@ from harness.engines import daemon
 from harness.engines.farm import Farm
 from harness.settings import default_home, package_cache
 
+pytestmark = pytest.mark.engines  # farms of their own, broken on purpose
+
 KILLED, VANISHED, HEALTHY = "docker-28.5.2-overlay2", "docker-26.1.5-overlay2", "docker-28.5.2-containerd"
 
 

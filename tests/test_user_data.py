@@ -28,6 +28,8 @@ from harness.engines.farm import Farm
 from harness.reference.build import build_from_layers
 from harness.settings import default_home, package_cache
 
+pytestmark = pytest.mark.engines  # a daemon of its own, given to `run` as the user's
+
 ENGINE = "docker-28.5.2-containerd"
 SUITES = ["suites/test_round_trip.py", "suites/test_repodigests_unique.py", "suites/test_delta.py",
           "suites/test_concurrent_clients.py"]
