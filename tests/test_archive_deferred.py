@@ -9,10 +9,10 @@ from typing import IO, Any
 import pytest
 
 from harness.archive import compression, context, inflated, layers, read_archive, read_archives
-from harness.archive.streams import ReadAhead
 from harness.diff import diff_archives
 from harness.errors import MalformedArchive
 from harness.findings import Category
+from harness.tar.streams import ReadAhead
 from tests import archives as A
 
 BASE = A.layer({"usr/lib/base.txt": b"base " * 4000})

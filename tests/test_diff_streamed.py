@@ -15,10 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tests.memlayer import F, MemLayer, layer
 
-from harness.archive.tarblocks import TarBlocks, Unusual
 from harness.diff import files, sort_findings
 from harness.diff.files import _compare_indexed, _Diverged, _encoding_only, _walk_side_by_side, compare_files
 from harness.image import Compression
+from harness.tar.blocks import TarBlocks, Unusual
 
 BIG = bytes(range(256)) * 6000  # 1.5 MB: more than one read chunk
 BASE = [

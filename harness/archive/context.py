@@ -18,11 +18,12 @@ from harness.archive import inflated
 from harness.archive.compression import inflate
 from harness.archive.jsonsafe import MAX_JSON_BYTES, expect, load_json
 from harness.archive.layers import ArchiveLayer
-from harness.archive.streams import ReadAhead, hash_all
 from harness.archive.tarindex import IndexedEntry, TarIndex
 from harness.errors import ArchiveError, MalformedArchive
 from harness.findings import Category, Finding
 from harness.image import Compression, EntryType
+from harness.tar.hashing import hash_all
+from harness.tar.streams import ReadAhead
 
 DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 _BLOB_NAME_RE = re.compile(r"^blobs/sha256/([0-9a-f]{64})$")

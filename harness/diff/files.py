@@ -3,7 +3,7 @@
 Only called for layers whose uncompressed digests differ, so identical layers
 cost nothing. Two saves of one layer nearly always list the same paths in
 the same order, so both tars are first walked side by side as raw members
-(`harness.archive.tarblocks`): byte-identical members cost a comparison,
+(`harness.tar.blocks`): byte-identical members cost a comparison,
 no header parsing and no hashing, and memory stays flat whatever the layer
 holds. Content digests are computed only for files whose bytes differ.
 
@@ -34,13 +34,14 @@ from collections import deque
 from itertools import pairwise, zip_longest
 from typing import IO, Generic, Iterator, Sequence, TypeVar
 
-from harness.archive.streams import CHUNK, ForwardReader, hash_exact
-from harness.archive.tarblocks import BLOCK, RawMember, TarBlocks, Unusual
 from harness.diff.headers import describe, header_changes, normalize_name
 from harness.diff.matching import first_divergence
 from harness.errors import MalformedArchive
 from harness.findings import Category, Finding
 from harness.image import FileEntry, Layer, TarHeader
+from harness.tar.blocks import BLOCK, RawMember, TarBlocks, Unusual
+from harness.tar.hashing import hash_exact, sha256_digest
+from harness.tar.streams import CHUNK, ForwardReader
 
 Digests = tuple[str | None, str | None]
 T = TypeVar("T")
@@ -412,7 +413,7 @@ class _LargeFiles:
             xa, xb = ta.exact(size + padding), tb.exact(size + padding)
             if xa == xb or xa[:size] == xb[:size]:  # padding is not content
                 return None
-            return _sha256(xa[:size]), _sha256(xb[:size])
+            return sha256_digest(xa[:size]), sha256_digest(xb[:size])
         prefix = hashlib.sha256() if self.hash_as_compared else None
         left = size
         while left:
@@ -456,6 +457,3 @@ def _member_digest(layer: Layer, m: RawMember) -> str:
         reader.seek(m.offset)
         return hash_exact(reader, m.size)[0]
 
-
-def _sha256(data: bytes | bytearray) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()

@@ -30,8 +30,8 @@ from docker.tls import TLSConfig
 from harness.engines.identity import Identity, identify
 from harness.engines.spec import EngineSpec
 from harness.errors import EngineError, EngineUnavailable, ImageNotFound
+from harness.tar.streams import CHUNK
 
-CHUNK = 1 << 20
 DEFAULT_TIMEOUT = 600
 LIST_TRIES = 30
 
