@@ -98,7 +98,7 @@ def _identify_quietly(spec: EngineSpec) -> str:
 def pytest_configure(config: pytest.Config) -> None:
     from harness.plugins.matrix_progress import MatrixProgress
     from harness.plugins.results import ResultCollector
-    from harness.report.document import new_run_id
+    from harness.report.report_json import new_run_id
 
     config.addinivalue_line("markers", "check(name): the verification check a suite test belongs to")
     config.stash[config_key] = _resolve(config)

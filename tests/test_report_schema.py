@@ -10,7 +10,7 @@ import pytest
 
 from harness.errors import UsageError
 from harness.plugins.results import ResultCollector
-from harness.report.document import load_report
+from harness.report.report_json import load_report
 from tests.reportkit import drifting, make_report, validator, write
 
 

@@ -12,9 +12,9 @@ import posixpath
 import re
 from typing import Any, Mapping
 
-from harness.archive.context import ReadContext
 from harness.archive.jsonsafe import expect
 from harness.archive.layers import IMPLIED_MEDIA_TYPES
+from harness.archive.read_context import ReadContext
 from harness.archive.refnames import familiar
 from harness.archive.tarindex import normalize
 from harness.errors import MalformedArchive

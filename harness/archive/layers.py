@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import IO, Iterator, cast
 
-from harness.archive import inflated
+from harness.archive import inflated_digests
 from harness.archive.compression import inflate
-from harness.archive.inflated import Recording
+from harness.archive.inflated_digests import Recording
 from harness.image import Compression, FileEntry, Opener
 from harness.tar.listing import iter_layer_files
 from harness.tar.streams import Labelled, ReadAhead
@@ -53,9 +53,9 @@ class ArchiveLayer:
         """Inflated by a thread of its own; read to the end, it also settles the layer's diff_id check."""
         if self.compression is Compression.NONE:
             return self.compressed()
-        key = inflated.key_of(self.digest, self.size)
+        key = inflated_digests.key_of(self.digest, self.size)
         stream = cast(IO[bytes], ReadAhead(inflate(self.opener(), self.compression, size=self.size)))
-        if not inflated.known(key):
+        if not inflated_digests.known(key):
             stream = cast(IO[bytes], Recording(stream, key))
         return cast(IO[bytes], Labelled(stream, self.what, self.archive or None))
 

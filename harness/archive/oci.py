@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from harness.archive.context import ReadContext, check_digest_string
 from harness.archive.jsonsafe import expect
+from harness.archive.read_context import ReadContext, check_digest_string
 from harness.archive.refnames import familiar
 from harness.archive.tarindex import IndexedEntry
 from harness.errors import MalformedArchive

@@ -23,7 +23,7 @@ from harness import progress
 from harness.commands.run import add_engine_options, run_suites
 from harness.errors import HarnessError, UsageError
 from harness.plugins import options
-from harness.report.document import load_report, write_atomically
+from harness.report.report_json import load_report, write_atomically
 
 
 def register(sub: argparse._SubParsersAction) -> None:

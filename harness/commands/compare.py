@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from harness.plugins.checks import CHECKS
     from harness.report.compare import merge
     from harness.report.diff_text import value_text
-    from harness.report.document import OUTCOMES, load_report, write_atomically
+    from harness.report.report_json import OUTCOMES, load_report, write_atomically
     from harness.report.html import render_html
 
     if len(args.reports) < 2:

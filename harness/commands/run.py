@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Sequence
 from harness import progress
 from harness.errors import UsageError
 from harness.plugins import options
-from harness.report.document import new_run_id
+from harness.report.report_json import new_run_id
 
 if TYPE_CHECKING:
     from harness.engines.lease import FarmLease
@@ -106,7 +106,7 @@ def _start_farm(ids: Sequence[str]) -> FarmLease:
 
 def _write_html(report_dir: Path) -> None:
     from harness.plugins.checks import CHECKS
-    from harness.report.document import load_report, write_atomically
+    from harness.report.report_json import load_report, write_atomically
     from harness.report.html import render_html
 
     report = report_dir / "report.json"

@@ -76,7 +76,7 @@ def _all_findings(a: Archive, b: Archive) -> list[Finding]:
         return _problems("a", a) + _problems("b", b)  # the same bytes: nothing can differ
     findings = _compared(a, b)
     # Last: checking compressed layers against their diff_ids needs them inflated, which comparing
-    # their files has just done for the layers that differ (`harness.archive.inflated`).
+    # their files has just done for the layers that differ (`harness.archive.inflated_digests`).
     return _problems("a", a) + _problems("b", b) + findings
 
 

@@ -20,7 +20,7 @@ import pytest
 
 from harness import __version__
 from harness.engines.spec import redact_url
-from harness.report.document import SCHEMA_VERSION, write_atomically
+from harness.report.report_json import SCHEMA_VERSION, write_atomically
 
 ENGINE_FIELDS = ("id", "endpoint", "version", "storage", "os", "arch")
 

@@ -22,7 +22,7 @@ from urllib.parse import quote
 from harness.findings import Category
 from harness.report.charts import Bar, bar_chart, human_bytes, percent, seconds
 from harness.report.diff_text import value_text
-from harness.report.document import OUTCOMES, check_order, engine_ids, variant, worst
+from harness.report.report_json import OUTCOMES, check_order, engine_ids, variant, worst
 
 FINDINGS_SHOWN = 40
 """Findings shown per category and result; the rest are counted (all of them are in report.json)."""

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO, Any, Mapping, cast
 
-from harness.archive import inflated
+from harness.archive import inflated_digests
 from harness.archive.compression import inflate
 from harness.archive.jsonsafe import MAX_JSON_BYTES, expect, load_json
 from harness.archive.layers import ArchiveLayer
@@ -98,7 +98,7 @@ class ReadContext:
 
         Uncompressed entries are checked at once (the index hashed them);
         compressed ones when `settle` runs, after whoever reads the archive
-        may have inflated them already (`inflated`).
+        may have inflated them already (`inflated_digests`).
         """
         if e.compression is Compression.NONE:
             self.mismatch(where, expected, e.digest, note)
@@ -128,8 +128,8 @@ class ReadContext:
         e = check.entry
         opener = self.index.opener(e)
         try:
-            return inflated.digest_of(
-                inflated.key_of(e.digest, e.size),
+            return inflated_digests.digest_of(
+                inflated_digests.key_of(e.digest, e.size),
                 lambda: hash_all(lambda: cast(IO[bytes], ReadAhead(inflate(opener(), e.compression, size=e.size))))[0])
         except MalformedArchive as err:
             raise MalformedArchive(f"{check.context} ({e.name}): {err.message}", path=self.index.path,
