@@ -16,13 +16,14 @@ import io
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from filelock import FileLock
 
 from harness.engines.packages import DebianSource, DebPackage
 from harness.errors import HarnessError
 from harness.reference.build import build_from_layers
+from harness.reference.layertar import LayerWriter
 from harness.settings import package_cache
 
 if TYPE_CHECKING:
@@ -31,8 +32,6 @@ if TYPE_CHECKING:
 CORPUS_VERSION = 3
 EPOCH = 1_700_000_000  # fixed creation time: archives are reproducible byte for byte
 BUSYBOX = DebianSource("busybox-static", (DebPackage("busybox-static", "bookworm"),))
-
-LayerWriter = Callable[[tarfile.TarFile], None]
 
 
 def _info(name: str, kind: bytes = tarfile.REGTYPE, *, mode: int = 0o644, uid: int = 0, gid: int = 0,

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from harness.commands import local_archive
-from harness.image import Archive, Image
 
 
 def register(subparsers: Any) -> None:
@@ -27,79 +26,9 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def describe(archive: Archive, *, count_files: bool) -> dict[str, Any]:
-    """The JSON view of an archive."""
-    return {
-        "source": archive.source,
-        "format": archive.format.value,
-        "size": archive.size,
-        "entries": len(archive.entries),
-        "images": [_image(im, count_files) for im in archive.images],
-        "problems": [f.to_json() for f in archive.problems],
-    }
-
-
-def _image(im: Image, count_files: bool) -> dict[str, Any]:
-    config = dict(im.config)
-    manifest = None
-    if im.manifest is not None:
-        manifest = {"media_type": im.manifest.media_type, "digest": im.manifest.digest, "size": im.manifest.size,
-                    "platform": dict(im.manifest.platform) if im.manifest.platform else None,
-                    "annotations": dict(im.manifest.annotations)}
-    return {
-        "id": im.id,
-        "repo_tags": list(im.repo_tags),
-        "platform": "/".join(str(config[k]) for k in ("os", "architecture", "variant") if config.get(k)),
-        "created": config.get("created"),
-        "manifest": manifest,
-        "layers": [{
-            "position": la.position, "diff_id": la.diff_id, "digest": la.digest, "size": la.size,
-            "media_type": la.media_type, "compression": la.compression.value, "entry": la.entry_name,
-            "files": sum(1 for _ in la.files()) if count_files else None,
-        } for la in im.layers],
-        "config": config,
-    }
-
-
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
-
-
-def _short(digest: str) -> str:
-    return digest[:19]
-
-
-def render_text(view: dict[str, Any]) -> str:
-    lines = [f"{view['source']}: {view['format']}, {len(view['images'])} image(s), {view['entries']} entries, "
-             f"{_size(view['size'])}"]
-    for im in view["images"]:
-        lines.append(f"image {im['id']}  {', '.join(im['repo_tags']) or '(untagged)'}")
-        lines.append(f"  platform {im['platform'] or '?'}, created {im['created'] or '?'}")
-        if im["manifest"]:
-            m = im["manifest"]
-            lines.append(f"  manifest {m['digest']} {m['media_type']} {_size(m['size'])}")
-        for la in im["layers"]:
-            files = f", {la['files']} files" if la["files"] is not None else ""
-            blob = f" blob {_short(la['digest'])}" if la["digest"] != la["diff_id"] else ""
-            lines.append(f"  layer {la['position']} {_short(la['diff_id'])}{blob} {_size(la['size'])} "
-                         f"{la['compression']}{files}")
-        run_config = im["config"].get("config") or {}
-        for key in ("Entrypoint", "Cmd", "User", "WorkingDir", "Env", "Labels", "ExposedPorts", "Volumes"):
-            if run_config.get(key) not in (None, "", [], {}):
-                lines.append(f"  {key} {json.dumps(run_config[key], sort_keys=True)}")
-    if view["problems"]:
-        lines.append("problems:")
-        lines.extend(f"  {p['category']} {p['where']}: expected {p['a']}, found {p['b']}" for p in view["problems"])
-    return "\n".join(lines) + "\n"
-
-
 def run(args: argparse.Namespace) -> int:
     from harness.archive import read_archive
+    from harness.report.inspect_text import describe, render_text
 
     with tempfile.TemporaryDirectory(prefix="imgharness-inspect-") as tmp:
         archive = read_archive(local_archive(args.archive, Path(tmp)), source=args.archive)

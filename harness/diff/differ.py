@@ -12,7 +12,6 @@ not compared with each other.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
@@ -24,6 +23,7 @@ from harness.diff.matching import ImagePair, match_images
 from harness.diff.metadata import compare_config, compare_manifest
 from harness.findings import Category, Finding, Ignores, summarize
 from harness.image import Archive, Image
+from harness.sorting import natural_key
 
 _ORDER = {c: k for k, c in enumerate(Category)}
 
@@ -40,14 +40,9 @@ class DiffResult:
     ignored: int = 0
 
 
-def _natural(text: str) -> list[tuple[int, int, str]]:
-    """Sort key that puts ``layer[2]`` before ``layer[10]``."""
-    return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", text) if p]
-
-
 def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
     """Deterministic order: by category (vocabulary order), then place, then values."""
-    return sorted(findings, key=lambda f: (_ORDER[f.category], _natural(f.where), repr(f.a), repr(f.b), f.note))
+    return sorted(findings, key=lambda f: (_ORDER[f.category], natural_key(f.where), repr(f.a), repr(f.b), f.note))
 
 
 def _identity(image: Image) -> dict[str, Any]:

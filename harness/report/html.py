@@ -20,9 +20,10 @@ from typing import Any, Mapping
 from urllib.parse import quote
 
 from harness.findings import Category
-from harness.report.charts import Bar, bar_chart, human_bytes, percent, seconds
+from harness.report.charts import Bar, bar_chart
 from harness.report.diff_text import value_text
 from harness.report.report_json import OUTCOMES, check_order, engine_ids, variant, worst
+from harness.report.units import human_bytes, percent, seconds
 
 FINDINGS_SHOWN = 40
 """Findings shown per category and result; the rest are counted (all of them are in report.json)."""
