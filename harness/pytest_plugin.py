@@ -1,8 +1,9 @@
 """The harness's pytest plugin (entry point `pytest11: harness`).
 
-Options (group "harness"): ``--engine`` (repeatable), ``--engines-file``,
-``--farm/--no-farm``, ``--repeat``, ``--report-dir``, ``--run-id``, ``--progress-lines``.  Fixtures: ``engine``
-(parametrized over the selected engines; test ids carry the engine id),
+Options (group "harness", declared in `harness.plugins.options`): ``--engine``
+(repeatable), ``--engines-file``, ``--farm/--no-farm``, ``--farm-engine``,
+``--image``, ``--repeat``, ``--report-dir``, ``--run-id``, ``--progress-lines``.
+Fixtures: ``engine`` (parametrized over the selected engines; test ids carry the engine id),
 ``registry``, ``record`` (attach findings and measurements to the report),
 ``harness_config``, ``workdir``.
 
@@ -101,9 +102,9 @@ def pytest_configure(config: pytest.Config) -> None:
     from harness.report.report_json import new_run_id
 
     config.addinivalue_line("markers", "check(name): the verification check a suite test belongs to")
-    config.stash[config_key] = _resolve(config)
+    resolved = config.stash[config_key] = _resolve(config)
     if not hasattr(config, "workerinput"):  # the xdist controller, or a plain run, writes the report
-        collector = ResultCollector(config.getoption("report_dir"), config.getoption("run_id") or new_run_id())
+        collector = ResultCollector(resolved.report_dir, config.getoption("run_id") or new_run_id())
         config.pluginmanager.register(collector, "harness-results")
         if config.getoption("progress_lines"):
             config.pluginmanager.register(MatrixProgress(collector), "harness-progress")

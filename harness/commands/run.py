@@ -76,7 +76,8 @@ def run_suites(report_dir: Path, *, run_id: str | None = None, engines: Sequence
     if workers != "0":
         argv += ["-n", workers, "--dist", "loadgroup"]
     argv += ["-q"] if quiet else options.PROGRESS_LINES.argv(True)
-    argv += options.ENGINE.argv(engines) + options.ENGINES_FILE.argv(engines_file) + options.FARM_ENGINE.argv(farm_engines)
+    argv += [*options.ENGINE.argv(engines), *options.ENGINES_FILE.argv(engines_file),
+             *options.FARM_ENGINE.argv(farm_engines)]
     import pytest
 
     uses_farm = "--farm" in extra or (not engines and not engines_file and "--no-farm" not in extra)
