@@ -33,6 +33,7 @@ from harness.errors import ArchiveError, HarnessError  # noqa: E402
 from harness.findings import Category, Finding  # noqa: E402
 from harness.image import Archive  # noqa: E402
 from harness.registry import Registry  # noqa: E402
+from harness.tools import Tool, Tools  # noqa: E402
 
 __all__ = ["EngineSession", "EngineSlot", "HarnessConfig", "Record"]
 
@@ -196,6 +197,12 @@ def loaded_image(engine: Engine, image: str, corpus: RunCorpus) -> str:
         pytest.fail(f"cannot load corpus image {image} into {engine.id}: {e}", pytrace=False)
 
 
+@pytest.fixture(scope="session")
+def tools() -> Tools:
+    """Tools the suites run (skopeo of several versions), from the package cache like the engines."""
+    return Tools(package_cache(default_home()))
+
+
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     """Scratch space for archives a test saves; removed by pytest's tmp_path retention policy."""
@@ -209,9 +216,16 @@ class Record:
     findings: list[Finding] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
     image: str = ""
+    tools: list[Tool] = field(default_factory=list)
 
     def add(self, *findings: Finding) -> None:
         self.findings.extend(findings)
+
+    def use(self, tool: Tool) -> Tool:
+        """Name a tool the result depends on: its version goes into the report."""
+        if tool not in self.tools:
+            self.tools.append(tool)
+        return tool
 
     def measure(self, name: str, value: Any) -> None:
         self.metrics[name] = value
@@ -258,6 +272,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         "image": image,
         "findings": [f.to_json() for f in rec.findings],
         "metrics": dict(rec.metrics),
+        "tools": [t.to_json() for t in rec.tools],
     }))
     return report
 

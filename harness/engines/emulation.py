@@ -82,7 +82,7 @@ class EmulatedSource:
         root = self.sysroot.provision(cache)
         emulator = self.emulator(cache)
         check_libraries(Patchelf(cache), self.name, list(elf_executables(binaries, WRAPPED_DIRS)),
-                        [self.sysroot.libdir(root), root / "usr" / "lib"])
+                        self.sysroot.libdirs(root))
         prefix = cache / "roots" / self.name
         made = write_wrappers(binaries, prefix, emulator, root)
         if "usr/sbin/dockerd" not in made and "usr/bin/podman" not in made:

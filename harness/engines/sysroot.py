@@ -53,11 +53,15 @@ class Sysroot:
     def name(self) -> str:
         return f"sysroot-{self.suite}-{self.arch}"
 
-    def libdir(self, root: Path) -> Path:
-        return root / "usr" / "lib" / ABI[self.arch][0]
+    def libdirs(self, root: Path) -> list[Path]:
+        """Where the sysroot's libraries are: /usr/lib/<triplet>, and /lib/<triplet> before merged /usr."""
+        triplet = ABI[self.arch][0]
+        dirs = [root / "usr" / "lib" / triplet, root / "lib" / triplet]
+        return [d for d in dirs if d.is_dir() and not d.is_symlink() and not d.parent.is_symlink()] or dirs[:1]
 
     def loader(self, root: Path) -> Path:
-        return self.libdir(root) / ABI[self.arch][1]
+        found = [d / ABI[self.arch][1] for d in self.libdirs(root) if (d / ABI[self.arch][1]).exists()]
+        return found[0] if found else self.libdirs(root)[0] / ABI[self.arch][1]
 
     def provision(self, cache: Path) -> Path:
         root = cache / "roots" / self.name
@@ -124,8 +128,9 @@ class Patchelf:
             raise ProvisionError(f"patchelf --print-needed {path.name} failed: {proc.stderr.strip()[:200]}")
         return proc.stdout.split()
 
-    def patch(self, path: Path, loader: Path, libdir: Path) -> None:
-        self._run("--set-interpreter", str(loader), "--force-rpath", "--set-rpath", str(libdir), str(path))
+    def patch(self, path: Path, loader: Path, libdirs: list[Path]) -> None:
+        rpath = ":".join(str(d) for d in libdirs)
+        self._run("--set-interpreter", str(loader), "--force-rpath", "--set-rpath", rpath, str(path))
 
     def missing_libraries(self, binaries: list[Path], libdirs: list[Path]) -> dict[str, str]:
         """soname → the binary that needs it, for every library not found in `libdirs`, followed
@@ -178,13 +183,13 @@ class PatchedSource:
         shutil.rmtree(staging, ignore_errors=True)
         shutil.copytree(base, staging, symlinks=True)
         (staging / MARKER).unlink()
-        loader, libdir = self.sysroot.loader(root), self.sysroot.libdir(root)
+        loader, libdirs = self.sysroot.loader(root), self.sysroot.libdirs(root)
         patched = [p for p in elf_executables(staging, self.dirs) if patchelf.interpreter(p)]
         if not patched:
             raise ProvisionError(f"{self.name}: no dynamic executable to patch under {', '.join(self.dirs)}")
         for path in patched:
-            patchelf.patch(path, loader, libdir)
-        check_libraries(patchelf, self.name, patched, [libdir, root / "usr" / "lib", root / "lib"])
+            patchelf.patch(path, loader, libdirs)
+        check_libraries(patchelf, self.name, patched, libdirs)
         (staging / MARKER).write_text(json.dumps(stamp))
         shutil.rmtree(prefix, ignore_errors=True)
         staging.rename(prefix)
@@ -192,6 +197,7 @@ class PatchedSource:
 
 
 # The sysroots the farm and its tools use: each is the union of what its binaries need (checked on provisioning).
+BOOKWORM_AMD64 = Sysroot("bookworm", "amd64", ("libc6", "libdevmapper1.02.1", "libgpgme11"))
 SID_ARM64 = Sysroot("sid", "arm64", ("libc6", "libseccomp2", "libsystemd0"))
 TRIXIE_AMD64 = Sysroot("trixie", "amd64", (
     "libc6", "libassuan9", "libcap2", "libglib2.0-0t64", "libgpg-error0", "libgpgme11t64", "libseccomp2",
