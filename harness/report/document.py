@@ -49,6 +49,8 @@ CHECKS: dict[str, str] = {
                    "is missing",
     "delta": "saving the same version twice keeps the archive digest; update cost at layer vs file granularity",
     "concurrent-clients": "listing, inspecting and saving keep working while another client removes its own images",
+    "platform": "an image keeps its platform through load, inspect, save and pull, also on an engine of another "
+                "platform (kept, refused or converted)",
 }
 """The suites' checks in matrix order, each with what must hold (the README's table)."""
 
