@@ -60,7 +60,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="test the local engine farm (default when no engine is given)")
     group.addoption("--no-farm", dest="farm", action="store_false", help="do not start the local farm")
     group.addoption("--farm-engine", action="append", default=[], metavar="ID",
-                    help="only these farm engines (default: all six)")
+                    help="only these farm engines (default: all of them)")
     group.addoption("--image", action="append", default=[], metavar="NAME",
                     help="only these corpus images (default: all)")
     group.addoption("--repeat", type=int, default=3, help="how many times to repeat saves (default 3)")

@@ -258,7 +258,9 @@ class Farm:
             env["CONTAINERS_REGISTRIES_CONF"] = str(conf)
             if prefix != Path("/"):  # from the package cache: its own helpers and configuration, not the system's
                 env.update(podman.private_config(prefix, d))
-            argv: tuple[str, ...] = (str(prefix / "usr/bin/podman"), "--root", str(d / "data"), "--runroot", str(run / "exec"), "--tmpdir", str(run / "tmp"),
+            argv: tuple[str, ...] = (
+                    str(prefix / "usr/bin/podman"), "--root", str(d / "data"), "--runroot", str(run / "exec"),
+                    "--tmpdir", str(run / "tmp"),
                     "--storage-driver", "overlay", "--cgroup-manager", "cgroupfs", "--events-backend", "file",
                     "system", "service", "--time", "0", self._endpoint(fe))
             return daemon.Launch(argv, env, d / "daemon.log", d)
