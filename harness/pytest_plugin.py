@@ -145,6 +145,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.xdist_group(slot.id))
 
 
+@pytest.hookimpl(optionalhook=True, tryfirst=True)  # before xdist's own LoadGroupScheduling
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under ``--dist loadgroup``, group by engine ourselves (`harness.scheduling` says why)."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from harness.scheduling import EngineScheduling
+
+    return EngineScheduling(config, log, [s.id for s in config.stash[config_key].slots])
+
+
 @pytest.fixture
 def engine(request: pytest.FixtureRequest, engine_session: EngineSession) -> Engine:
     slot: EngineSlot = request.param

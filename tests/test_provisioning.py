@@ -135,3 +135,17 @@ def test_skopeo_comes_from_the_package_cache_and_reports_its_version(source) -> 
     assert interpreter is not None and interpreter.startswith(str(cache / "roots" / "sysroot-"))
     proc = tool.run("inspect", "--help", timeout=60)
     assert proc.returncode == 0 and "inspect" in proc.stdout
+
+
+def test_each_engine_is_one_scheduling_group() -> None:
+    """Under pytest 9 xdist's @group suffix is gone from node ids: the engine in the test id groups instead."""
+    from harness.scheduling import engine_scope
+
+    ids = ["docker-28.5.2-overlay2", "docker-28.5.2-overlay2-arm64", "podman-5.4.2-overlay"]
+    assert engine_scope("suites/a.py::test_x[docker-28.5.2-overlay2-arm64-basic-skopeo-1.18-oci-archive]", ids) \
+        == "docker-28.5.2-overlay2-arm64"
+    assert engine_scope("suites/a.py::test_x[docker-28.5.2-overlay2-basic]", ids) == "docker-28.5.2-overlay2"
+    assert engine_scope("suites/a.py::test_x[docker-28.5.2-overlay2]", ids) == "docker-28.5.2-overlay2"
+    assert engine_scope("suites/a.py::test_x[podman-5.4.2-overlay]@farm", ids) == "farm"  # xdist's own, if present
+    assert engine_scope("tests/b.py::test_y[basic]", ids) == "tests/b.py::test_y[basic]"
+    assert engine_scope("tests/b.py::test_z", ids) == "tests/b.py::test_z"
