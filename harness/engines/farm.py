@@ -169,10 +169,11 @@ class Farm:
         """A loopback port reserved for the farm's registry; podman is told it is plain HTTP."""
         return self._reserved_port("registry_port")
 
-    @property
-    def proxy_port(self) -> int:
-        """A loopback port reserved for the fault-injecting proxy in front of the registry (plain HTTP too)."""
-        return self._reserved_port("proxy_port")
+    def proxy_port(self, engine_id: str) -> int:
+        """A loopback port reserved for the fault-injecting proxy in front of the registry when `engine_id`
+        pulls through it (podman is told it is plain HTTP too): one per engine, since two podman engines'
+        pull-resume tests may run at once on two workers."""
+        return self._reserved_port(f"proxy_port/{engine_id}")
 
     def select(self, ids: Sequence[str] | None) -> list[FarmEngine]:
         """The named engines (or service daemons); all engines under test when none are named."""
@@ -198,7 +199,7 @@ class Farm:
                 prefixes[fe.source.name] = fe.source.provision(cache)
             except HarnessError as e:
                 prefixes[fe.source.name] = e
-        ports = (self.registry_port, self.proxy_port)
+        ports = (self.registry_port, *(self.proxy_port(e.key) for e in self.engines.values() if e.kind == "podman"))
         with ThreadPoolExecutor(max_workers=len(wanted) or 1) as pool:
             results = list(pool.map(lambda fe: self._up_one(fe, prefixes[fe.source.name], ports, progress), wanted))
         state = self._state()
