@@ -149,3 +149,17 @@ def test_each_engine_is_one_scheduling_group() -> None:
     assert engine_scope("suites/a.py::test_x[podman-5.4.2-overlay]@farm", ids) == "farm"  # xdist's own, if present
     assert engine_scope("tests/b.py::test_y[basic]", ids) == "tests/b.py::test_y[basic]"
     assert engine_scope("tests/b.py::test_z", ids) == "tests/b.py::test_z"
+
+
+def test_keep_only_leaves_the_named_files(tmp_path: Path) -> None:
+    from harness.engines.packages import _keep_only
+    from harness.errors import ProvisionError
+
+    for rel in ("usr/bin/qemu-aarch64-static", "usr/bin/qemu-mips-static", "usr/share/doc/q/copyright"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(rel)
+    _keep_only(tmp_path, {"usr/bin/qemu-aarch64-static"})
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == [
+        "usr", "usr/bin", "usr/bin/qemu-aarch64-static"]
+    with pytest.raises(ProvisionError, match="no usr/bin/qemu-x-static"):
+        _keep_only(tmp_path, {"usr/bin/qemu-x-static"})

@@ -22,9 +22,10 @@ from harness.engines.packages import MARKER, DebianSource, DebPackage
 from harness.engines.sysroot import Patchelf, Sysroot, check_libraries, elf_executables
 from harness.errors import ProvisionError
 
-QEMU = DebianSource("qemu-user-static", (DebPackage("qemu-user-static", "bookworm"),))
 # Debian architecture → qemu's name for it
 QEMU_ARCH = {"arm64": "aarch64", "armhf": "arm", "ppc64el": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}
+QEMU = DebianSource("qemu-user-static", (DebPackage("qemu-user-static", "bookworm"),),
+                    keep=tuple(f"usr/bin/qemu-{arch}-static" for arch in sorted(set(QEMU_ARCH.values()))))
 WRAPPED_DIRS = ("usr/bin", "usr/sbin")
 
 

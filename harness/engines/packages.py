@@ -201,22 +201,40 @@ def need_apt() -> None:
         raise ProvisionError("apt-get and dpkg are needed to provision engines from Debian packages")
 
 
+def _keep_only(root: Path, keep: set[str]) -> None:
+    """Remove every file under `root` but those named in `keep` (paths relative to `root`)."""
+    missing = [k for k in keep if not (root / k).is_file()]
+    if missing:
+        raise ProvisionError(f"the packages have no {', '.join(sorted(missing))}")
+    for path in sorted(root.rglob("*"), reverse=True):  # deepest first: directories empty before they go
+        rel = str(path.relative_to(root))
+        if path.is_dir() and not path.is_symlink():
+            if not any(path.iterdir()):
+                path.rmdir()
+        elif rel not in keep:
+            path.unlink()
+
+
 @dataclass(frozen=True)
 class DebianSource:
     """An engine prefix unpacked from Debian packages of one or more suites.
 
     `links` are symlinks made inside the prefix after unpacking (relative to the
     prefix), e.g. ``usr/bin/docker-init -> tini-static`` for dockerd's init.
+    `keep`, when given, are the only files kept (qemu-user-static unpacks 370 MB
+    of emulators, of which the farm runs one).
     """
 
     name: str
     packages: tuple[DebPackage, ...]
     links: tuple[tuple[str, str], ...] = ()
+    keep: tuple[str, ...] = ()
 
     def provision(self, cache: Path) -> Path:
         prefix = cache / "roots" / self.name
         marker = prefix / MARKER
         wanted = [f"{p.name}/{p.suite}/{p.upstream}" + (f"/{p.arch}" if p.arch else "") for p in self.packages]
+        wanted += [f"keep:{k}" for k in self.keep]
         if marker.exists() and json.loads(marker.read_text()).get("packages") == wanted:
             return prefix
         need_apt()
@@ -225,6 +243,8 @@ class DebianSource:
         debs = [apts[p.arch].download(p, cache / "debs" / p.suite) for p in self.packages]
         staging = prefix.with_name(prefix.name + ".partial")
         unpack(debs, staging)
+        if self.keep:
+            _keep_only(staging, set(self.keep))
         for link, target in self.links:
             path = staging / link
             if path.is_symlink() or path.exists():
