@@ -3,7 +3,8 @@
 Runs `pytest suites/` (two workers by default) and writes ``<report-dir>/report.json``,
 ``junit.xml`` and ``index.html`` (also when checks fail); the default report dir is
 ``reports/<run-id>/``.  Progress goes to stderr: the farm coming up, then one
-line per finished test in place of pytest's dots (``-q``: none).  Exit codes are
+line per finished test in place of pytest's dots (``-q``: none); pytest's own
+output goes to ``pytest.log`` there.  Then the run's summary (`harness.report.summary`).  Exit codes are
 pytest's: 0 every check passed, 1 some check failed or errored.
 """
 
@@ -50,10 +51,11 @@ def run(args: argparse.Namespace) -> int:
     extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
     code = run_suites(report_dir, run_id=run_id, engines=args.engine, engines_file=args.engines_file,
                       farm_engines=args.farm_engine, repeat=args.repeat, workers=args.workers,
-                      pytest_args=extra, quiet=args.quiet)
-    print(f"report: {report_dir / 'report.json'}")
-    if (report_dir / "index.html").exists():
-        print(f"html: {report_dir / 'index.html'}")
+                      pytest_args=extra, quiet=args.quiet, log=report_dir / "pytest.log")
+    from harness.plugins.checks import CHECKS
+    from harness.report.summary import run_summary
+
+    print(run_summary(report_dir, CHECKS), end="")
     return code
 
 
