@@ -107,6 +107,16 @@ def drifting(engine: str, image: str = "basic") -> dict[tuple[str, str, str], di
         "message": "AssertionError: 3 different archives from 3 saves"}}
 
 
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def committed_report() -> Path:
+    """The real run's report.json the README's generated figures come from (docs/reports/<run-id>/)."""
+    from harness.report.tables import blocks
+
+    return README.parent / blocks(README.read_text())[0].group("report")
+
+
 def write(report: dict[str, Any], path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=1))

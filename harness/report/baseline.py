@@ -85,6 +85,12 @@ def distill(report: dict[str, Any], engine: str) -> dict[str, Any]:
             "behaviour": dict(sorted(behaviour.items()))}
 
 
+def record_line(doc: dict[str, Any], output: object) -> str:
+    """What `baseline record` answers: the engine, its results, how many of them failed or erred, the file."""
+    bad = sum(b["outcome"] in BAD for b in doc["behaviour"].values())
+    return f"baseline of {doc['engine']['id']}: {len(doc['behaviour'])} results ({bad} failing or erroring) → {output}"
+
+
 def check_baseline(doc: Any, source: str) -> dict[str, Any]:
     if not isinstance(doc, dict) or doc.get("baseline") != BASELINE_VERSION or not isinstance(doc.get("behaviour"), dict):
         raise UsageError(f"{source}: not a baseline (written by `imgharness baseline record`)")
@@ -187,6 +193,7 @@ def render(baseline: dict[str, Any], candidate: dict[str, Any], changes: list[Ch
     regressions = sum(c.verdict == "regression" for c in changes)
     same = len(set(baseline["behaviour"]) & set(candidate["behaviour"]) - {c.key for c in changes} - set(holes))
     lines.append(f"{len(changes)} changes ({regressions} regressions, "
-                 f"{sum(c.verdict == 'improvement' for c in changes)} improvements); {same} results behave the same"
+                 f"{sum(c.verdict == 'improvement' for c in changes)} improvements); "
+                 f"{same} result{' behaves' if same == 1 else 's behave'} the same"
                  + (f"; {len(holes)} not measured in either run" if holes else ""))
     return "\n".join(lines) + "\n"
