@@ -3,44 +3,19 @@
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
-from html import unescape
 from pathlib import Path
+
 import pytest
 
 from harness.plugins.checks import CHECKS
 from harness.report.html import render_html
 from harness.report.report_json import load_report
 from harness.report.summary import render_summary, run_summary, worst_lines
-from tests.reportkit import CONFIG_DRIFT, ENGINES, committed_report, drifting, make_report
+from tests.reportkit import (CONFIG_DRIFT, ENGINES, committed_report, drifting, make_report, nonzero, page_counts,
+                             summary_counts)
 
 E0, E1, E2 = ENGINES
-
-
-def summary_counts(text: str) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
-    """(run totals, engine → counts) as the summary prints them: ``ENGINE: 3 pass, 1 fail, 0 error``."""
-    def counts(s: str) -> dict[str, int]:
-        return {o: int(n) for n, o in re.findall(r"(\d+) (\w+)", s)}
-
-    first, *rest = text.splitlines()
-    per_engine = {m.group(1): counts(m.group(2)) for line in rest
-                  if (m := re.match(r"^(\S+): ((?:\d+ \w+(?:, )?)+)$", line))}
-    return counts(first.rsplit("engines: ", 1)[1]), per_engine
-
-
-def page_counts(page: str) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
-    """(the header's totals, engine → the verdict list's ``data-counts``) as index.html shows them."""
-    [header] = re.findall(r'<p class="totals">(.*?)</p>', page)
-    totals = {o: int(n) for n, o in re.findall(r'<span class="o-\w+">(\d+) (\w+)</span>', header)}
-    engines = {unescape(e): json.loads(unescape(c))
-               for e, c in re.findall(r'<li class="verdict" data-engine="([^"]+)" data-counts=\'([^\']+)\'', page)}
-    return totals, engines
-
-
-def nonzero(counts: dict[str, int]) -> dict[str, int]:
-    return {o: n for o, n in counts.items() if n}
-
 
 STAGED = {**drifting(E0), ("reference-conformance", E1, "basic"): {"outcome": "fail", "findings": CONFIG_DRIFT},
           ("digest-preservation", E2, "large"): {"outcome": "error", "message": "skopeo copy failed"},

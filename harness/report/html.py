@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
+from functools import partial
 from html import escape
 from importlib import resources
 from typing import Any, Mapping
@@ -27,7 +28,7 @@ from harness.report.charts import Bar, bar_chart
 from harness.report.diff_text import value_text
 from harness.report.report_json import OUTCOMES, check_order, engine_ids, variant, worst
 from harness.report.units import finding_value, human_bytes, percent, seconds
-from harness.report.verdicts import engine_verdicts, shown_counts
+from harness.report.verdicts import Phrase, engine_verdicts, shown_counts
 
 FINDINGS_SHOWN = 40
 """Findings shown per category and result; the rest are counted (all of them are in report.json)."""
@@ -98,22 +99,20 @@ def _verdicts(report: dict[str, Any], about: Mapping[str, str]) -> str:
     the engine's outcome counts after it (``data-counts``: what the run's terminal summary also prints)."""
     items = []
     for v in engine_verdicts(report, about):
-        def phrases(ps: list[Any], kind: str) -> str:
-            return ", ".join(f'<a class="{kind}" href="{escape(_cell_link(p.check, v.engine))}">{escape(p.text)}</a>'
-                             for p in ps)
-        holds, breaks = phrases(v.holds, "holds"), phrases(v.breaks, "breaks")
-        said = (f"{holds}, but {breaks}" if holds and breaks else holds or breaks
-                or escape("nothing was measured"))
-        tail = v.unmeasured_text()
-        tail_html = f'; <a class="unmeasured" href="#unmeasured">{escape(tail)}</a>' if tail else ""
+        sentence = v.sentence(phrase=partial(_phrase_link, v.engine),
+                              unmeasured=lambda tail: f'<a class="unmeasured" href="#unmeasured">{escape(tail)}</a>',
+                              engine=lambda e: f"<b>{escape(e)}</b>")
         counts = " · ".join(f'<span class="o-{o}">{n} {o}</span>' for o, n in shown_counts(v.counts))
         items.append(f'<li class="verdict" data-engine="{escape(v.engine)}" '
                      f"data-counts='{escape(json.dumps(v.counts))}'>"
-                     f'<span class="sentence"><b>{escape(v.engine)}</b>: {said}{tail_html}.</span> '
-                     f'<span class="counts">{counts}</span></li>')
+                     f'<span class="sentence">{sentence}</span> <span class="counts">{counts}</span></li>')
     return (f'<section id="verdicts"><h2>What each engine does</h2><p class="muted">Read from this run\'s '
             f'results: what holds, <span class="breaks">what does not</span>, and what could not be measured. '
             f"Each phrase opens its results.</p><ul class=\"verdicts\">{''.join(items)}</ul></section>")
+
+
+def _phrase_link(engine: str, p: Phrase) -> str:
+    return f'<a class="{"holds" if p.holds else "breaks"}" href="{escape(_cell_link(p.check, engine))}">{escape(p.text)}</a>'
 
 
 def _unmeasured(report: dict[str, Any]) -> str:

@@ -21,6 +21,10 @@ from harness.report.report_json import check_order, engine_ids, load_report, var
 from harness.report.units import finding_value
 from harness.report.verdicts import engine_verdicts, shown_counts
 
+REPORT_FILES = (("report", "report.json"), ("page", "index.html"), ("junit", "junit.xml"),
+                ("pytest log", "pytest.log"))
+"""What a run writes into its report dir, as the summary names them."""
+
 WORST_PER_ENGINE = 5
 WIDTH = 110
 
@@ -38,8 +42,9 @@ def render_summary(report: dict[str, Any], about: Mapping[str, str],
     """The summary of `report`; `about` gives the checks in matrix order, `paths` the report's files."""
     totals = Counter(r["outcome"] for r in report["results"])
     run = report["run"]
-    lines = [f"run {run['id']} on {run['host']}: {len(report['results'])} results on {len(report['engines'])} "
-             f"engines: {_counts(totals)}"]
+    n = len(report["engines"])
+    lines = [f"run {run['id']} on {run['host']}: {len(report['results'])} results on {n} "
+             f"engine{'s' if n != 1 else ''}: {_counts(totals)}"]
     order = check_order(report["results"], about)
     ids = engine_ids(report)
     for v in engine_verdicts(report, about):
@@ -64,9 +69,7 @@ def render_summary(report: dict[str, Any], about: Mapping[str, str],
 def run_summary(report_dir: Path, about: Mapping[str, str]) -> str:
     """What `run` prints at its end: the summary of the report it wrote, and the files it wrote (pytest's
     log too); without a report.json, one line saying so and where pytest's output is."""
-    files = [(name, report_dir / file) for name, file in (("report", "report.json"), ("page", "index.html"),
-                                                             ("junit", "junit.xml"), ("pytest log", "pytest.log"))]
-    paths = [(name, path) for name, path in files if path.exists()]
+    paths = [(name, report_dir / file) for name, file in REPORT_FILES if (report_dir / file).exists()]
     if not (report_dir / "report.json").exists():
         return "\n".join(["no report: the run stopped before its results were written"]
                          + [f"{name}: {path}" for name, path in paths]) + "\n"

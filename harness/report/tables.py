@@ -8,6 +8,7 @@ A README block between ``<!-- readme-tables KIND [ARGS] from REPORT -->`` and
   how many could not be measured;
 - ``unmeasured``: the results the run could not measure, per test, with the engines
   and one's message;
+- ``summary [ENGINE…]``: what `run` printed at its end, for these engines of the run;
 - ``baseline OLD NEW``: ``baseline record`` of engine OLD and ``baseline check``
   of engine NEW, both ``--from-report`` REPORT, with their output;
 - ``baseline-tail OLD NEW``: the same, the output cut to its closing count.
@@ -20,12 +21,14 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from harness.errors import UsageError
 from harness.report import baseline
 from harness.report.diff_text import value_text
 from harness.report.report_json import check_order, engine_ids, variant
+from harness.report.summary import REPORT_FILES, render_summary
 from harness.report.verdicts import MEASURED, engine_verdicts, shown_counts
 
 BLOCK = re.compile(r"<!-- readme-tables (?P<kind>[\w-]+)(?P<args>(?: [^ >]+)*?) from (?P<report>\S+) -->\n"
@@ -107,6 +110,16 @@ def unmeasured(report: dict[str, Any], report_path: str, about: Mapping[str, str
     return "\n".join(lines)
 
 
+def summary(report: dict[str, Any], report_path: str, about: Mapping[str, str], *engines: str) -> str:
+    """What `run` printed at its end, for `engines` of the run (all when none are named)."""
+    wanted = set(engines) or {e["id"] for e in report["engines"]}
+    part = {**report, "engines": [e for e in report["engines"] if e["id"] in wanted],
+            "results": [r for r in report["results"] if r["engine"] in wanted]}
+    where = Path("reports") / report["run"]["id"]
+    paths = [(name, where / file) for name, file in REPORT_FILES]
+    return "```\n" + render_summary(part, about, paths) + "```"
+
+
 def _baseline(report: dict[str, Any], report_path: str, old: str, new: str, *, tail: bool) -> str:
     recorded, candidate = baseline.distill(report, old), baseline.distill(report, new)
     changes = baseline.compare(recorded, candidate)
@@ -125,6 +138,7 @@ def _baseline(report: dict[str, Any], report_path: str, old: str, new: str, *, t
 KINDS: dict[str, Callable[..., str]] = {
     "matrix": matrix,
     "unmeasured": unmeasured,
+    "summary": summary,
     "baseline": lambda report, path, about, old, new: _baseline(report, path, old, new, tail=False),
     "baseline-tail": lambda report, path, about, old, new: _baseline(report, path, old, new, tail=True),
 }

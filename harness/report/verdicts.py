@@ -60,12 +60,14 @@ class EngineVerdict:
             return ""
         return f"{n} result{'s' if n != 1 else ''} could not be measured ({', '.join(self.unmeasured)})"
 
-    def sentence(self) -> str:
-        """``ENGINE: what holds, but what does not; N results could not be measured.``"""
-        holds, breaks = ", ".join(p.text for p in self.holds), ", ".join(p.text for p in self.breaks)
+    def sentence(self, phrase: Callable[[Phrase], str] = lambda p: p.text,
+                 unmeasured: Callable[[str], str] = str, engine: Callable[[str], str] = str) -> str:
+        """``ENGINE: what holds, but what does not; N results could not be measured.``  The callables dress
+        each part (the page makes them links); the words between them are plain."""
+        holds, breaks = ", ".join(map(phrase, self.holds)), ", ".join(map(phrase, self.breaks))
         said = f"{holds}, but {breaks}" if holds and breaks else holds or breaks or "nothing was measured"
         tail = self.unmeasured_text()
-        return f"{self.engine}: {said}" + (f"; {tail}" if tail else "") + "."
+        return f"{engine(self.engine)}: {said}" + (f"; {unmeasured(tail)}" if tail else "") + "."
 
 
 def engine_verdicts(report: dict[str, Any], known_checks: Iterable[str] = ()) -> list[EngineVerdict]:
