@@ -14,8 +14,9 @@ import argparse
 import contextlib
 import os
 import sys
+import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import IO, TYPE_CHECKING, Sequence
 
 from harness import progress
 from harness.errors import UsageError
@@ -85,13 +86,24 @@ def run_suites(report_dir: Path, *, run_id: str | None = None, engines: Sequence
     uses_farm = "--farm" in extra or (not engines and not engines_file and "--no-farm" not in extra)
     lease = _start_farm(farm_engines) if uses_farm else None
     try:
-        with open(log, "w") if log else contextlib.nullcontext(sys.stdout) as out, contextlib.redirect_stdout(out):
+        with _open_log(log) if log else contextlib.nullcontext(sys.stdout) as out, contextlib.redirect_stdout(out):
             code = int(pytest.main(argv + extra))
     finally:
         if lease is not None:
             lease.release()
     _write_html(report_dir)
     return code
+
+
+def _open_log(path: Path) -> IO[str]:
+    """`path` for pytest's output, or a temp file (one line says where) when the report dir refuses it: the
+    run goes on, and the report is kept elsewhere the same way if it cannot be written either."""
+    try:
+        return open(path, "w")
+    except OSError as e:
+        kept = Path(tempfile.mkdtemp(prefix="imgharness-log-")) / path.name
+        print(f"imgharness: cannot write {path} ({e.strerror or e}); pytest's output goes to {kept}", file=sys.stderr)
+        return open(kept, "w")
 
 
 def _start_farm(ids: Sequence[str]) -> FarmLease:
