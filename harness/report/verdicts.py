@@ -126,7 +126,8 @@ def _entries(failed: Sequence[Result]) -> str:
                      if f["where"].startswith("archive:") and " " not in (entry := f["where"].split(":")[1])})
     if not cats:
         return ""
-    return f" ({', '.join(cats)}{' of ' + ', '.join(places[:4]) if places else ''})"
+    shown = ", ".join(places[:4]) + (f" and {len(places) - 4} more" if len(places) > 4 else "")
+    return f" ({', '.join(cats)}{' of ' + shown if places else ''})"
 
 
 def _failed(results: Sequence[Result]) -> list[Result]:
