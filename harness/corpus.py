@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from filelock import FileLock
 
 from harness.engines.packages import DebianSource, DebPackage
-from harness.errors import HarnessError
+from harness.errors import EngineError, HarnessError, ImageNotFound
 from harness.reference.build import build_from_layers
 from harness.reference.layertar import LayerWriter
 from harness.settings import package_cache
@@ -198,6 +198,46 @@ def build_corpus(home: Path, names: list[str] | None = None) -> dict[str, Path]:
                                   epoch=EPOCH)
             result[name] = path
         return result
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A corpus image on an engine under its default tag: the engine's image ID for it, and whether it was
+    there already."""
+
+    name: str
+    tag: str
+    image_id: str
+    already: bool
+
+
+def load_default_tags(engine: "Engine", home: Path, names: list[str]) -> list[Loaded]:
+    """Put corpus images `names` on `engine` under their default tags (`corpus_tag`, the harness's own names),
+    for a person to save, diff or run them.  A tag already there is kept when it names the corpus image (same
+    layers) and is an error when it names another one: nothing but our own images is ever retagged.  Every
+    tag is checked before anything is loaded."""
+    from harness.archive import read_archive
+
+    archives = build_corpus(home, names)
+    wanted = {name: read_archive(archives[name]).images[0].diff_ids for name in names}
+    present: dict[str, str] = {}
+    for name, diff_ids in wanted.items():
+        try:
+            attrs = engine.inspect(corpus_tag(name))
+        except ImageNotFound:
+            continue
+        if tuple((attrs.get("RootFS") or {}).get("Layers") or ()) != diff_ids:
+            raise EngineError(f"{corpus_tag(name)} names an image that is not corpus image {name!r}; "
+                              "left as it is, nothing loaded", engine=engine.id,
+                              hint="remove or rename that tag to load the corpus there")
+        present[name] = str(attrs["Id"])
+    loaded = []
+    for name in names:
+        if name not in present:
+            engine.load(archives[name])
+        image_id = present.get(name) or str(engine.inspect(corpus_tag(name))["Id"])
+        loaded.append(Loaded(name, corpus_tag(name), image_id, name in present))
+    return loaded
 
 
 class RunCorpus:
