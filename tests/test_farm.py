@@ -12,7 +12,7 @@ from pathlib import Path
 
 from harness.engines import daemon
 from harness.engines.adapter import Engine
-from harness.engines.farm import Farm, default_home
+from harness.engines.farm import Farm, default_home, package_cache
 
 
 def _cli(endpoint: str, *args: str) -> str:
@@ -51,7 +51,7 @@ def test_down_stops_exactly_the_processes_it_started() -> None:
     shared = Farm()
     before = {s.id: s.pid for s in shared.status() if s.healthy}
     home = Path(tempfile.mkdtemp(prefix="imgh-", dir="/tmp"))  # short: unix socket paths stop at 108 bytes
-    farm = Farm(home=home, cache=default_home() / "packages")
+    farm = Farm(home=home, cache=package_cache(default_home()))
     engine_id = "docker-28.5.2-containerd"
     [st] = farm.up([engine_id])
     assert st.healthy, st.error
