@@ -134,14 +134,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("image", names, scope="function")
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook turns xdist_group markers into scheduling groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Each engine's tests form one xdist group: one daemon is never driven by two workers at once
-    (saves do not compete, and a daemon restart cannot race another test)."""
-    for item in items:
-        slot = getattr(item, "callspec", None) and item.callspec.params.get("engine")  # type: ignore[attr-defined]
-        if isinstance(slot, EngineSlot):
-            item.add_marker(pytest.mark.xdist_group(slot.id))
+@pytest.hookimpl(tryfirst=True, optionalhook=True)  # before xdist's own loadgroup scheduler
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Each engine's tests run on one worker: one daemon is never driven by two workers at once (saves do
+    not compete, and a daemon restart cannot race another test).  See `harness.scheduling`."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from harness.scheduling import EngineScheduling
+
+    return EngineScheduling(config, log, [s.id for s in config.stash[config_key].slots])
 
 
 @pytest.fixture
