@@ -3,8 +3,10 @@
 Runs `pytest suites/` (two workers by default) and writes ``<report-dir>/report.json``,
 ``junit.xml`` and ``index.html`` (also when checks fail); the default report dir is
 ``reports/<run-id>/``.  Progress goes to stderr: the farm coming up, then one
-line per finished test in place of pytest's dots (``-q``: none).  Exit codes are
-pytest's: 0 every check passed, 1 some check failed or errored.
+line per finished test in place of pytest's dots (``-q``: none).  Exit codes come
+from the report's outcomes (`harness.report.exit_status`): 0 every check passed,
+1 a check failed and every result was measured, 3 some result is an error, 2 a
+usage error, 6 the report could not be written.
 """
 
 from __future__ import annotations
@@ -12,12 +14,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from harness import progress
 from harness.errors import UsageError
+from harness.report import exit_status
 from harness.report.document import RUN_ID_ENV, new_run_id
 
 if TYPE_CHECKING:
@@ -51,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
     code = run_suites(report_dir, run_id=run_id, engines=args.engine, engines_file=args.engines_file,
                       farm_engines=args.farm_engine, repeat=args.repeat, workers=args.workers,
                       pytest_args=extra, quiet=args.quiet)
-    print(f"report: {report_dir / 'report.json'}")
+    if (report_dir / "report.json").exists():
+        print(f"report: {report_dir / 'report.json'}")
     if (report_dir / "index.html").exists():
         print(f"html: {report_dir / 'index.html'}")
     return code
@@ -61,17 +67,21 @@ def run_suites(report_dir: Path, *, run_id: str | None = None, engines: Sequence
                engines_file: str | None = None, farm_engines: Sequence[str] = (), repeat: int = 3,
                workers: str = "2", pytest_args: Sequence[str] = (), quiet: bool = False,
                log: Path | None = None) -> int:
-    """pytest over the suites into `report_dir` (report.json, junit.xml, index.html); pytest's exit code.
-    With `log`, pytest's own output goes to that file, leaving stdout to the caller's answer."""
+    """pytest over the suites into `report_dir` (report.json, junit.xml, index.html); the exit code the
+    report's outcomes give (`harness.report.exit_status`).  With `log`, pytest's own output goes to that
+    file, leaving stdout to the caller's answer."""
     if not SUITES.is_dir():
         raise UsageError(f"no suites directory at {SUITES}")
     report_dir.mkdir(parents=True, exist_ok=True)
     for stale in ("report.json", "index.html"):  # never render a previous run's report as this one's
         (report_dir / stale).unlink(missing_ok=True)
     extra = list(pytest_args)
+    # pytest's junit writer fails with a traceback where the report dir cannot be written: it writes to a
+    # temp dir, and the file is moved into place like the other reports (or kept there, saying so)
+    junit = Path(tempfile.mkdtemp(prefix="imgharness-report-")) / "junit.xml"
     targets = [] if any(Path(a.split("::")[0]).exists() for a in extra if not a.startswith("-")) else [str(SUITES)]
     argv = [*targets, "-p", "no:cacheprovider", "--report-dir", str(report_dir),
-            f"--junitxml={report_dir / 'junit.xml'}", f"--repeat={repeat}", "-rfE"]
+            f"--junitxml={junit}", f"--repeat={repeat}", "-rfE"]
     if workers != "0":
         argv += ["-n", workers, "--dist", "loadgroup"]
     if quiet:
@@ -90,15 +100,44 @@ def run_suites(report_dir: Path, *, run_id: str | None = None, engines: Sequence
     lease = _start_farm(farm_engines) if uses_farm else None
     previous = os.environ.get(RUN_ID_ENV)
     os.environ[RUN_ID_ENV] = run_id or new_run_id()
+    interrupted = _Interrupted()
     try:
         with open(log, "w") if log else contextlib.nullcontext(sys.stdout) as out, contextlib.redirect_stdout(out):
-            code = int(pytest.main(argv + extra, plugins=[] if quiet else [MatrixProgress()]))
+            status = int(pytest.main(argv + extra, plugins=[interrupted] + ([] if quiet else [MatrixProgress()])))
     finally:
         _restore(RUN_ID_ENV, previous)
         if lease is not None:
             lease.release()
-    _write_html(report_dir)
-    return code
+    if not _move_junit(junit, report_dir / "junit.xml"):
+        status = exit_status.REPORT_NOT_WRITTEN
+    # a report that could not be written was kept elsewhere, and the run said where
+    report = None if status == exit_status.REPORT_NOT_WRITTEN else _write_html(report_dir)
+    return exit_status.of_run(status, report, interrupted=interrupted.seen)
+
+
+def _move_junit(written: Path, dest: Path) -> bool:
+    """Move pytest's junit.xml into the report dir; False (it stays where it was, one line says so) if it
+    cannot go there."""
+    if not written.exists():
+        written.parent.rmdir()
+        return True
+    try:
+        shutil.copyfile(written, dest)
+    except OSError as e:
+        print(f"imgharness: error: cannot write {dest} ({e.strerror or e}); junit.xml is kept at {written}",
+              file=sys.stderr)
+        return False
+    shutil.rmtree(written.parent)
+    return True
+
+
+class _Interrupted:
+    """Tells a Ctrl-C from the other ways pytest ends "interrupted" (a suite that fails to collect)."""
+
+    seen = False
+
+    def pytest_keyboard_interrupt(self) -> None:
+        self.seen = True
 
 
 def _start_farm(ids: Sequence[str]) -> FarmLease:
@@ -121,13 +160,16 @@ def _restore(name: str, value: str | None) -> None:
         os.environ[name] = value
 
 
-def _write_html(report_dir: Path) -> None:
-    from harness.report.document import load_report, write_atomically
+def _write_html(report_dir: Path) -> dict[str, Any] | None:
+    """index.html from the run's report.json; returns the report (None when the run wrote none)."""
+    from harness.report.document import load_report, write_or_keep
     from harness.report.html import render_html
 
-    report = report_dir / "report.json"
-    if not report.exists():
-        print(f"imgharness: no {report}: the run stopped before its results were written; no index.html",
+    path = report_dir / "report.json"
+    if not path.exists():
+        print(f"imgharness: no {path}: the run stopped before its results were written; no index.html",
               file=sys.stderr)
-        return
-    write_atomically(report_dir / "index.html", render_html(load_report(report)))
+        return None
+    report = load_report(path)
+    write_or_keep(report_dir / "index.html", render_html(report))
+    return report

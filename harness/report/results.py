@@ -12,7 +12,6 @@ import json
 import os
 import platform
 import sys
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,9 @@ import pytest
 
 from harness import __version__
 from harness.engines.spec import redact_url
-from harness.report.document import RUN_ID_ENV, SCHEMA_VERSION, new_run_id, write_atomically
+from harness.errors import ReportNotWritten
+from harness.report.document import RUN_ID_ENV, SCHEMA_VERSION, new_run_id, write_or_keep
+from harness.report.exit_status import REPORT_NOT_WRITTEN
 
 ENGINE_FIELDS = ("id", "endpoint", "version", "storage", "os", "arch")
 
@@ -87,20 +88,11 @@ class ResultCollector:
         report_dir: Path | None = self.config.stash[_config_key()].report_dir
         if report_dir is None:
             return
-        text = json.dumps(self.document(), indent=2)
         try:
-            write_atomically(report_dir / "report.json", text)
-        except OSError as e:
-            # a full or read-only report directory must not lose the run: keep the report elsewhere
-            kept = Path(tempfile.mkdtemp(prefix="imgharness-report-")) / "report.json"
-            kept.write_text(text)
-            sys.stderr.write(f"imgharness: error: cannot write {report_dir / 'report.json'} ({e.strerror or e}); "
-                             f"the report is kept at {kept}\n")
+            write_or_keep(report_dir / "report.json", json.dumps(self.document(), indent=2))
+        except ReportNotWritten as e:
+            sys.stderr.write(f"imgharness: error: {e}\n")
             session.exitstatus = REPORT_NOT_WRITTEN
-
-
-REPORT_NOT_WRITTEN = 6
-"""Exit status of a run whose results could not be written where asked (they are kept in a temp dir)."""
 
 
 def _engine_entry(engine_id: str, info: dict[str, Any]) -> dict[str, Any]:
