@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.resources
 import os
 import shutil
 import sys
@@ -28,7 +29,11 @@ from harness.report.document import RUN_ID_ENV, new_run_id
 if TYPE_CHECKING:
     from harness.engines.lease import FarmLease
 
-SUITES = Path(__file__).resolve().parents[2] / "suites"
+
+def suites_dir() -> Path:
+    """The suites' directory: ``suites/`` of a checkout, or ``harness/suites`` of an installed package
+    (setup.py maps one to the other)."""
+    return Path(str(importlib.resources.files("harness.suites")))
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -58,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
                       pytest_args=extra, quiet=args.quiet)
     if (report_dir / "report.json").exists():
         print(f"report: {report_dir / 'report.json'}")
+    if (report_dir / "junit.xml").exists():
+        print(f"junit: {report_dir / 'junit.xml'}")
     if (report_dir / "index.html").exists():
         print(f"html: {report_dir / 'index.html'}")
     return code
@@ -70,8 +77,9 @@ def run_suites(report_dir: Path, *, run_id: str | None = None, engines: Sequence
     """pytest over the suites into `report_dir` (report.json, junit.xml, index.html); the exit code the
     report's outcomes give (`harness.report.exit_status`).  With `log`, pytest's own output goes to that
     file, leaving stdout to the caller's answer."""
-    if not SUITES.is_dir():
-        raise UsageError(f"no suites directory at {SUITES}")
+    suites = suites_dir()
+    if not suites.is_dir():
+        raise UsageError(f"no suites directory at {suites}")
     report_dir.mkdir(parents=True, exist_ok=True)
     for stale in ("report.json", "index.html"):  # never render a previous run's report as this one's
         (report_dir / stale).unlink(missing_ok=True)
@@ -79,8 +87,11 @@ def run_suites(report_dir: Path, *, run_id: str | None = None, engines: Sequence
     # pytest's junit writer fails with a traceback where the report dir cannot be written: it writes to a
     # temp dir, and the file is moved into place like the other reports (or kept there, saying so)
     junit = Path(tempfile.mkdtemp(prefix="imgharness-report-")) / "junit.xml"
-    targets = [] if any(Path(a.split("::")[0]).exists() for a in extra if not a.startswith("-")) else [str(SUITES)]
-    argv = [*targets, "-p", "no:cacheprovider", "--report-dir", str(report_dir),
+    targets = [] if any(Path(a.split("::")[0]).exists() for a in extra if not a.startswith("-")) else [str(suites)]
+    # the suites' own settings only: no pytest configuration of the directory the user runs from applies,
+    # and node ids read suites/… whether the suites are a checkout's or an installed package's
+    argv = [*targets, "-c", os.devnull, "--rootdir", str(suites.parent), "-p", "no:cacheprovider",
+            "-W", "ignore::pytest.PytestAssertRewriteWarning", "--report-dir", str(report_dir),
             f"--junitxml={junit}", f"--repeat={repeat}", "-rfE"]
     if workers != "0":
         argv += ["-n", workers, "--dist", "loadgroup"]
