@@ -1,11 +1,13 @@
 # The two commands of the README: `make report` (the main job) and `make test`.
-PYTHON ?= python3
+# Both install first (.ci/install), into the active virtual environment or .venv, and run from it.
+VENV ?= $(if $(VIRTUAL_ENV),$(VIRTUAL_ENV),.venv)
+PYTHON ?= $(VENV)/bin/python
 PYTEST_ARGS ?=
 
 .PHONY: setup report test down
 
 setup:
-	bash .ci/install
+	VENV=$(VENV) bash .ci/install
 
 report: setup
 	$(PYTHON) -m harness run
