@@ -13,6 +13,7 @@ and nothing else, is ended, and returns once all of them are gone.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -35,16 +36,20 @@ class Launch:
     cwd: Path
 
 
-# The intermediate: fork, let the child become a session leader and exec the daemon (output to the
-# log, which is the intermediate's stderr), print the child's pid and exit at once.
+# The intermediate (a Python of its own, started with ours and not the daemon's environment, whose
+# LD_LIBRARY_PATH may point at another suite's libraries): read the daemon's environment from stdin,
+# fork, let the child become a session leader and exec the daemon (stdin /dev/null, output to the log,
+# which is the intermediate's stderr), print the child's pid and exit at once.
 _DETACH = """
-import os, sys
+import json, os, sys
+env = json.loads(sys.stdin.read())
 pid = os.fork()
 if pid == 0:
     os.setsid()
+    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
     os.dup2(2, 1)
     try:
-        os.execvp(sys.argv[1], sys.argv[1:])
+        os.execvpe(sys.argv[1], sys.argv[1:], env)
     except OSError as e:
         sys.stderr.write(f"cannot start {sys.argv[1]}: {e}\\n")
         os._exit(127)
@@ -58,9 +63,9 @@ def start(launch: Launch) -> int:
     with open(launch.log, "ab") as log:
         try:
             out, _ = subprocess.Popen(
-                [sys.executable, "-I", "-S", "-c", _DETACH, *launch.argv], stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=log, env=launch.env, cwd=launch.cwd, close_fds=True,
-            ).communicate(timeout=60)
+                [sys.executable, "-I", "-S", "-c", _DETACH, *launch.argv], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=log, cwd=launch.cwd, close_fds=True,
+            ).communicate(json.dumps(launch.env).encode(), timeout=60)
         except (OSError, subprocess.SubprocessError) as e:
             raise EngineUnavailable(f"cannot start {launch.argv[0]}: {e}") from e
     try:
