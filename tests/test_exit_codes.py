@@ -75,6 +75,13 @@ def test_run_exits_6_when_the_report_cannot_be_written_even_with_errors(tmp_path
         shutil.rmtree(k.parent)
 
 
+def test_run_exits_6_before_running_when_the_report_dir_cannot_be_made(tmp_path: Path) -> None:
+    proc = _run("run", "--engine", f"unix://{tmp_path}/no-such.sock", "--report-dir", "/proc/imgharness-report")
+    assert proc.returncode == 6, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert proc.stderr.startswith("imgharness: error: cannot write to /proc/imgharness-report")
+    assert "Traceback" not in proc.stderr
+
+
 def _with_error(engine: str) -> dict[tuple[str, str, str], dict[str, object]]:
     return {("round-trip", engine, "basic"): {"outcome": "error", "message": "EngineUnavailable: gone"}}
 

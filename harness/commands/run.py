@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from harness import progress
-from harness.errors import UsageError
+from harness.errors import ReportNotWritten, UsageError
 from harness.report import exit_status
 from harness.report.document import RUN_ID_ENV, new_run_id
 
@@ -80,9 +80,12 @@ def run_suites(report_dir: Path, *, run_id: str | None = None, engines: Sequence
     suites = suites_dir()
     if not suites.is_dir():
         raise UsageError(f"no suites directory at {suites}")
-    report_dir.mkdir(parents=True, exist_ok=True)
-    for stale in ("report.json", "index.html"):  # never render a previous run's report as this one's
-        (report_dir / stale).unlink(missing_ok=True)
+    try:
+        report_dir.mkdir(parents=True, exist_ok=True)
+        for stale in ("report.json", "index.html"):  # never render a previous run's report as this one's
+            (report_dir / stale).unlink(missing_ok=True)
+    except OSError as e:
+        raise ReportNotWritten(f"cannot write to {report_dir} ({e.strerror or e}); nothing was run") from e
     extra = list(pytest_args)
     # pytest's junit writer fails with a traceback where the report dir cannot be written: it writes to a
     # temp dir, and the file is moved into place like the other reports (or kept there, saying so)
