@@ -1,5 +1,7 @@
 # The two commands of the README: `make report` (the main job) and `make test`.
-PYTHON ?= python3
+# Both install first (.ci/install), into the active virtual environment or .venv, and run from it.
+VENV ?= $(if $(VIRTUAL_ENV),$(VIRTUAL_ENV),.venv)
+PYTHON ?= $(VENV)/bin/python
 PYTEST_ARGS ?=
 # `make readme`: the README's measured figures from this run's report (default: the newest under reports/)
 REPORT ?= $(lastword $(sort $(wildcard reports/2*/report.json)))
@@ -7,7 +9,7 @@ REPORT ?= $(lastword $(sort $(wildcard reports/2*/report.json)))
 .PHONY: setup report test down readme
 
 setup:
-	bash .ci/install
+	VENV=$(VENV) bash .ci/install
 
 # `run` exits 1 when it measured everything and some check failed: the engines differ, which is the
 # report's news, not a broken job; any other status is passed on.

@@ -7,6 +7,8 @@
     │   ├── EngineMismatch       the engine reports another version or storage than asked
     │   └── ImageNotFound
     ├── ProvisionError           packages could not be fetched or unpacked
+    ├── NotMeasured              exit 3: a run ended without measuring what was asked
+    ├── ReportNotWritten         exit 6: a report could not be written where asked (kept elsewhere)
     └── ArchiveError             an archive cannot be read as an image
         ├── MalformedArchive     not a tar, truncated, hostile paths, bad JSON ...
         └── DigestMismatch       bytes do not match the digest that names them
@@ -38,6 +40,18 @@ class UsageError(HarnessError):
 
 class ProvisionError(HarnessError):
     """Engine packages could not be fetched or unpacked."""
+
+
+class NotMeasured(HarnessError):
+    """A suite run ended before it measured what was asked (see `harness.report.exit_status`)."""
+
+    exit_code = 3
+
+
+class ReportNotWritten(HarnessError):
+    """A report could not be written where asked; the message says where it was kept instead."""
+
+    exit_code = 6
 
 
 class EngineError(HarnessError):

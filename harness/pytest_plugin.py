@@ -153,9 +153,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:  # and befo
             item.add_marker(pytest.mark.engines)
 
 
-@pytest.hookimpl(optionalhook=True, tryfirst=True)  # before xdist's own LoadGroupScheduling
+@pytest.hookimpl(tryfirst=True, optionalhook=True)  # before xdist's own loadgroup scheduler
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """Under ``--dist loadgroup``, group by engine ourselves (`harness.scheduling` says why)."""
+    """Each engine's tests run on one worker: one daemon is never driven by two workers at once (saves do
+    not compete, and a daemon restart cannot race another test).  See `harness.scheduling`."""
     if config.getvalue("dist") != "loadgroup":
         return None
     from harness.scheduling import EngineScheduling

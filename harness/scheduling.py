@@ -1,42 +1,43 @@
-"""One engine's tests on one xdist worker, whatever the pytest version.
+"""One xdist worker per engine: how the suites' tests are spread over workers.
 
-The suites rely on it: a daemon restart must not race another test on the same
-daemon, and saves must not compete.  xdist's ``loadgroup`` groups tests by an
-``@group`` suffix its workers append to node ids, writing the old ``_nodeid``
-attribute; pytest 9 builds node ids from a structured id and ignores that
-attribute, so under pytest 9.2 with xdist 3.8 no test had a group and two workers
-drove one daemon at once (seen 2026-11-30: a farm restart of the arm64 overlay2
-daemon in the middle of another worker's pull on it).  This scheduler finds the
-engine in the test id's parameters itself (each engine-parametrized test id
-starts with the engine id) and keeps xdist's own suffix where it is present.
+Each engine's tests must run on one worker, one after another: two tests never
+drive one daemon at once (a round-trip's remove and reload would take the image
+away under another test's save; a daemon restart would cut it off).  xdist's
+``--dist loadgroup`` groups tests by their ``xdist_group`` mark by appending
+``@group`` to node ids in the workers, which pytest 9.2's structured node ids no
+longer let it do: the groups are silently lost and an engine's tests run on both
+workers at once (pytest-dev/pytest-xdist#1386).  This scheduler, used for
+``--dist loadgroup``, finds the engine in the node id's parameters on the
+controller, which knows the engine ids; other tests keep loadgroup's rules.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Iterable
 
 import pytest
-from xdist.scheduler import LoadScopeScheduling
+from xdist.remote import Producer
+from xdist.scheduler import LoadGroupScheduling
 
 
-def engine_scope(nodeid: str, engine_ids: Iterable[str]) -> str:
-    """The scheduling group of a test: its xdist group, else its engine, else the test alone."""
-    if nodeid.rfind("@") > nodeid.rfind("]"):
-        return nodeid.rsplit("@", 1)[1]
-    _, bracket, params = nodeid.partition("[")
-    params = params.removesuffix("]") if bracket else ""
-    for engine_id in sorted(engine_ids, key=len, reverse=True):  # docker-28.5.2-overlay2-arm64 before …-overlay2
-        if params == engine_id or params.startswith(engine_id + "-"):
-            return engine_id
-    return nodeid
+def engine_of(nodeid: str, engine_ids: Iterable[str]) -> str | None:
+    """The engine a test is parametrized with: one of `engine_ids` as a whole ``-``-separated part of
+    the node id's parameters (``test_x[docker-28.5.2-overlay2-basic]``), the longest that fits."""
+    start, end = nodeid.find("["), nodeid.rfind("]")
+    if start < 0 or end < start:
+        return None
+    params = f"-{nodeid[start + 1:end]}-"
+    fits = [e for e in engine_ids if f"-{e}-" in params]
+    return max(fits, key=len) if fits else None
 
 
-class EngineScheduling(LoadScopeScheduling):
-    """xdist's scope scheduling with one scope per engine."""
+class EngineScheduling(LoadGroupScheduling):
+    """loadgroup scheduling in which every engine's tests form one group."""
 
-    def __init__(self, config: pytest.Config, log: Any, engine_ids: Iterable[str]) -> None:
+    def __init__(self, config: pytest.Config, log: Producer | None, engine_ids: Iterable[str]) -> None:
         super().__init__(config, log)
         self.engine_ids = tuple(engine_ids)
 
     def _split_scope(self, nodeid: str) -> str:
-        return engine_scope(nodeid, self.engine_ids)
+        engine = engine_of(nodeid, self.engine_ids)
+        return f"engine:{engine}" if engine else super()._split_scope(nodeid)

@@ -106,7 +106,7 @@ def test_killed_daemon_and_vanished_socket_are_errors_and_the_rest_finishes(own_
         stop.set()
         saboteur.join()
     assert set(broken) == {KILLED, VANISHED}, f"the saboteur never saw both victims busy: {broken}"
-    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert proc.returncode == 3, proc.stdout[-2000:] + proc.stderr[-2000:]  # some results could not be measured
     assert "Traceback" not in proc.stderr
     report = json.loads((report_dir / "report.json").read_text())
     by_engine: dict[str, list[dict[str, Any]]] = {}

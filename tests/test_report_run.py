@@ -48,6 +48,10 @@ def test_run_on_the_farm_writes_three_files(own_farm_home: dict[str, str], tmp_p
     assert proc.returncode in (0, 1), proc.stdout[-3000:] + proc.stderr[-3000:]
     assert sorted(p.name for p in out.iterdir()) == ["index.html", "junit.xml", "pytest.log", "report.json"]
     report = json.loads((out / "report.json").read_text())
+    outcomes = {r["check"]: r["outcome"] for r in report["results"]}
+    # docker 28.5.2 on overlay2 stamps the save time into blobs/sha256: a check fails, and all was measured
+    assert outcomes["save-determinism"] == "fail" and "error" not in outcomes.values(), report["results"]
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert list(validator().iter_errors(report)) == []
     assert report["engines"][0]["id"] == ENGINE
     [conformance] = [r for r in report["results"] if r["check"] == "reference-conformance"]
@@ -66,3 +70,12 @@ def test_run_on_the_farm_writes_three_files(own_farm_home: dict[str, str], tmp_p
     assert nonzero(totals) == nonzero(page_totals) == from_json
     assert nonzero(per_engine[ENGINE]) == nonzero(page_engines[ENGINE]) == from_json
     assert f"page:       {out / 'index.html'}" in proc.stdout and f"pytest log: {out / 'pytest.log'}" in proc.stdout
+
+
+def test_run_exits_0_when_every_check_passed(own_farm_home: dict[str, str], tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness", "-q", "run", "--farm-engine", ENGINE, "--report-dir", str(tmp_path),
+         "--", "suites/test_round_trip.py", "--image", "basic"],
+        env=own_farm_home, cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert [r["outcome"] for r in json.loads((tmp_path / "report.json").read_text())["results"]] == ["pass"]

@@ -6,9 +6,13 @@
 Both run the suites on one engine (as `imgharness run` does, into a temporary
 report dir unless ``--report-dir``), or read ``--from-report`` instead.  `--engine`
 takes a farm engine id (``docker-26.1.5-overlay2``) or any `--engine` form of the
-plugin (socket, tcp://, ssh://, context name).  `check` prints what changed and
-exits 0 without regressions, 1 with a regression (a pass that became fail or
-error, new nondeterminism), 2 on errors.
+plugin (socket, tcp://, ssh://, context name).  Exit codes follow `run`'s
+(`harness.report.exit_status`): `check` exits 0 without regressions, 1 with a
+regression (a pass that became fail or error, new nondeterminism) when every
+result was measured, 3 when a result of the baseline or the candidate is an error
+(what it hides cannot be told); `record` exits 0, or 3 when the baseline holds
+results that could not be measured (failing checks are behaviour it records);
+both 2 on usage errors, 6 when the file could not be written.
 """
 
 from __future__ import annotations
@@ -21,9 +25,10 @@ from typing import Any
 
 from harness import progress
 from harness.commands.run import add_engine_options, run_suites
-from harness.errors import HarnessError, UsageError
+from harness.errors import NotMeasured, ReportNotWritten, UsageError
 from harness.plugins import options
-from harness.report.report_json import load_report, write_atomically
+from harness.report import exit_status
+from harness.report.report_json import load_report, write_or_keep
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -49,9 +54,9 @@ def run_record(args: argparse.Namespace) -> int:
     from harness.report import baseline
 
     doc = baseline.distill(*_report_for(args))
-    write_atomically(args.output, json.dumps(doc, indent=2) + "\n")
+    write_or_keep(args.output, json.dumps(doc, indent=2) + "\n")
     print(baseline.record_line(doc, args.output))
-    return 0
+    return _unmeasured(doc) or exit_status.PASSED
 
 
 def run_check(args: argparse.Namespace) -> int:
@@ -64,7 +69,17 @@ def run_check(args: argparse.Namespace) -> int:
     candidate = baseline.distill(*_report_for(args))
     changes = baseline.compare(recorded, candidate)
     print(baseline.render(recorded, candidate, changes), end="")
-    return 1 if any(c.verdict == "regression" for c in changes) else 0
+    regressed = any(c.verdict == "regression" for c in changes)
+    return _unmeasured(recorded, candidate) or (exit_status.CHECK_FAILED if regressed else exit_status.PASSED)
+
+
+def _unmeasured(*docs: dict[str, Any]) -> int:
+    """3, saying how many, when a baseline document holds results that could not be measured; else 0."""
+    errors = sum(b["outcome"] == "error" for doc in docs for b in doc["behaviour"].values())
+    if not errors:
+        return exit_status.PASSED
+    print(f"{errors} results could not be measured (error): what they hide cannot be told")
+    return exit_status.NOT_MEASURED
 
 
 def _report_for(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
@@ -80,9 +95,15 @@ def _report_for(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     code = run_suites(report_dir, engines=[] if on_farm else [args.engine],
                       farm_engines=[args.engine] if on_farm else [], repeat=args.repeat, workers=args.workers,
                       pytest_args=extra, quiet=args.quiet, log=report_dir / "pytest.log")
-    if code not in (0, 1) or not (report_dir / "report.json").exists():
-        raise HarnessError(f"the suite run on {args.engine} did not complete (pytest exit {code})",
-                           hint=f"see {report_dir}")
+    if code == exit_status.INTERRUPTED:
+        raise KeyboardInterrupt
+    if code == exit_status.USAGE:
+        raise UsageError(f"the suite run on {args.engine} selected no check", hint=f"see {report_dir / 'pytest.log'}")
+    if code == exit_status.REPORT_NOT_WRITTEN:
+        raise ReportNotWritten(f"the suite run on {args.engine} could not write {report_dir / 'report.json'}",
+                               hint=f"see {report_dir / 'pytest.log'}")
+    if not (report_dir / "report.json").exists():
+        raise NotMeasured(f"the suite run on {args.engine} stopped before any result", hint=f"see {report_dir}")
     progress.say(f"report: {report_dir / 'index.html'} (pytest's output: {report_dir / 'pytest.log'})")
     report = load_report(report_dir / "report.json")
     ids = [e["id"] for e in report["engines"]]

@@ -3,8 +3,11 @@
 Writes ``DIR/report.json`` (schema 1, engines keyed ``HOST/ENGINE-ID``) and
 ``DIR/index.html`` (default DIR: ``reports/compare-<id>/``) and prints, per host
 engine, its outcome counts, then every image whose canonical digest is not the
-same everywhere.  Exit codes: 0 every image has one canonical digest, 1 some image
-differs between hosts or engines, 2 error.
+same everywhere.  Exit codes follow `run`'s (`harness.report.exit_status`): 0
+every image has one canonical digest, 1 some image differs between hosts or
+engines and every result was measured, 3 some result is an error (an engine
+that could not be measured may hide a difference), 2 a usage error, 6 the
+merged report could not be written.
 """
 
 from __future__ import annotations
@@ -29,15 +32,16 @@ def run(args: argparse.Namespace) -> int:
     from harness.plugins.checks import CHECKS
     from harness.report.compare import merge
     from harness.report.diff_text import value_text
-    from harness.report.report_json import OUTCOMES, load_report, write_atomically
+    from harness.report import exit_status
+    from harness.report.report_json import OUTCOMES, load_report, write_or_keep
     from harness.report.html import render_html
 
     if len(args.reports) < 2:
         raise UsageError("compare needs at least two reports")
     merged = merge([load_report(p) for p in args.reports])
     out = args.output or Path("reports") / merged["run"]["id"]
-    write_atomically(out / "report.json", json.dumps(merged, indent=2))
-    write_atomically(out / "index.html", render_html(merged, CHECKS))
+    write_or_keep(out / "report.json", json.dumps(merged, indent=2))
+    write_or_keep(out / "index.html", render_html(merged, CHECKS))
     width = max(len(e["id"]) for e in merged["engines"]) if merged["engines"] else 0
     for engine in merged["engines"]:
         counts = Counter(r["outcome"] for r in merged["results"] if r["engine"] == engine["id"])
@@ -51,4 +55,8 @@ def run(args: argparse.Namespace) -> int:
         for digest, keys in d["digests"].items():
             print(f"  {value_text(digest)}  {', '.join(keys)}")
     print(f"\nreport: {out / 'report.json'}\nhtml: {out / 'index.html'}")
-    return 1 if differences else 0
+    if exit_status.of_report(merged) == exit_status.NOT_MEASURED:
+        errors = sum(r["outcome"] == "error" for r in merged["results"])
+        print(f"{errors} results could not be measured (error): the comparison is incomplete")
+        return exit_status.NOT_MEASURED
+    return exit_status.CHECK_FAILED if differences else exit_status.PASSED

@@ -4,29 +4,38 @@ Runs `pytest suites/` (two workers by default) and writes ``<report-dir>/report.
 ``junit.xml`` and ``index.html`` (also when checks fail); the default report dir is
 ``reports/<run-id>/``.  Progress goes to stderr: the farm coming up, then one
 line per finished test in place of pytest's dots (``-q``: none); pytest's own
-output goes to ``pytest.log`` there.  Then the run's summary (`harness.report.summary`).  Exit codes are
-pytest's: 0 every check passed, 1 some check failed or errored.
+output goes to ``pytest.log`` there.  Then the run's summary (`harness.report.summary`).
+Exit codes come from the report's outcomes (`harness.report.exit_status`): 0 every
+check passed, 1 a check failed and every result was measured, 3 some result is an
+error, 2 a usage error, 6 the report could not be written.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.resources
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from harness import progress
-from harness.errors import UsageError
+from harness.errors import ReportNotWritten, UsageError
 from harness.plugins import options
+from harness.report import exit_status
 from harness.report.report_json import new_run_id
 
 if TYPE_CHECKING:
     from harness.engines.lease import FarmLease
 
-SUITES = Path(__file__).resolve().parents[2] / "suites"
+
+def suites_dir() -> Path:
+    """The suites' directory: ``suites/`` of a checkout, or ``harness/suites`` of an installed package
+    (setup.py maps one to the other)."""
+    return Path(str(importlib.resources.files("harness.suites")))
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -64,18 +73,29 @@ def run_suites(report_dir: Path, *, run_id: str | None = None, engines: Sequence
                engines_file: str | None = None, farm_engines: Sequence[str] = (), repeat: int = 3,
                workers: str = "2", pytest_args: Sequence[str] = (), quiet: bool = False,
                log: Path | None = None) -> int:
-    """pytest over the suites into `report_dir` (report.json, junit.xml, index.html); pytest's exit code.
-    With `log`, pytest's own output goes to that file, leaving stdout to the caller's answer."""
-    if not SUITES.is_dir():
-        raise UsageError(f"no suites directory at {SUITES}")
-    report_dir.mkdir(parents=True, exist_ok=True)
-    for stale in ("report.json", "index.html"):  # never render a previous run's report as this one's
-        (report_dir / stale).unlink(missing_ok=True)
+    """pytest over the suites into `report_dir` (report.json, junit.xml, index.html); the exit code the
+    report's outcomes give (`harness.report.exit_status`).  With `log`, pytest's own output goes to that
+    file, leaving stdout to the caller's answer."""
+    suites = suites_dir()
+    if not suites.is_dir():
+        raise UsageError(f"no suites directory at {suites}")
+    try:
+        report_dir.mkdir(parents=True, exist_ok=True)
+        for stale in ("report.json", "index.html"):  # never render a previous run's report as this one's
+            (report_dir / stale).unlink(missing_ok=True)
+    except OSError as e:
+        raise ReportNotWritten(f"cannot write to {report_dir} ({e.strerror or e}); nothing was run") from e
     extra = list(pytest_args)
-    targets = [] if any(Path(a.split("::")[0]).exists() for a in extra if not a.startswith("-")) else [str(SUITES)]
-    argv = [*targets, "-p", "no:cacheprovider", *options.REPORT_DIR.argv(report_dir),
-            *options.RUN_ID.argv(run_id or new_run_id()), f"--junitxml={report_dir / 'junit.xml'}",
-            *options.REPEAT.argv(repeat), "-rfE"]
+    # pytest's junit writer fails with a traceback where the report dir cannot be written: it writes to a
+    # temp dir, and the file is moved into place like the other reports (or kept there, saying so)
+    junit = Path(tempfile.mkdtemp(prefix="imgharness-report-")) / "junit.xml"
+    targets = [] if any(Path(a.split("::")[0]).exists() for a in extra if not a.startswith("-")) else [str(suites)]
+    # the suites' own settings only: no pytest configuration of the directory the user runs from applies,
+    # and node ids read suites/… whether the suites are a checkout's or an installed package's
+    argv = [*targets, "-c", os.devnull, "--rootdir", str(suites.parent), "-p", "no:cacheprovider",
+            "-W", "ignore::pytest.PytestAssertRewriteWarning", *options.REPORT_DIR.argv(report_dir),
+            *options.RUN_ID.argv(run_id or new_run_id()), f"--junitxml={junit}", *options.REPEAT.argv(repeat),
+            "-rfE"]
     if workers != "0":
         argv += ["-n", workers, "--dist", "loadgroup"]
     argv += ["-q"] if quiet else options.PROGRESS_LINES.argv(True)
@@ -85,25 +105,50 @@ def run_suites(report_dir: Path, *, run_id: str | None = None, engines: Sequence
 
     uses_farm = "--farm" in extra or (not engines and not engines_file and "--no-farm" not in extra)
     lease = _start_farm(farm_engines) if uses_farm else None
+    interrupted = _Interrupted()
+    # pytest's output goes to a temp file too, moved beside the report at the end: a report dir that fills
+    # up during the run must not break the run, only keep its files elsewhere
+    written_log = junit.with_name(log.name) if log else None
     try:
-        with _open_log(log) if log else contextlib.nullcontext(sys.stdout) as out, contextlib.redirect_stdout(out):
-            code = int(pytest.main(argv + extra))
+        with open(written_log, "w") if written_log else contextlib.nullcontext(sys.stdout) as out, \
+                contextlib.redirect_stdout(out):
+            status = int(pytest.main(argv + extra, plugins=[interrupted]))
     finally:
         if lease is not None:
             lease.release()
-    _write_html(report_dir)
-    return code
+    if not _move_file(junit, report_dir / "junit.xml"):
+        status = exit_status.REPORT_NOT_WRITTEN
+    if written_log is not None and log is not None:
+        _move_file(written_log, log)
+    with contextlib.suppress(OSError):  # gone when empty; what could not be moved stays, as it said
+        junit.parent.rmdir()
+    # a report that could not be written was kept elsewhere, and the run said where
+    report = None if status == exit_status.REPORT_NOT_WRITTEN else _write_html(report_dir)
+    return exit_status.of_run(status, report, interrupted=interrupted.seen)
 
 
-def _open_log(path: Path) -> IO[str]:
-    """`path` for pytest's output, or a temp file (one line says where) when the report dir refuses it: the
-    run goes on, and the report is kept elsewhere the same way if it cannot be written either."""
+def _move_file(written: Path, dest: Path) -> bool:
+    """Move a file the run wrote to a temp dir into the report dir; False (it stays where it was, one line
+    says so) if it cannot go there."""
+    if not written.exists():
+        return True
     try:
-        return open(path, "w")
+        shutil.copyfile(written, dest)
     except OSError as e:
-        kept = Path(tempfile.mkdtemp(prefix="imgharness-log-")) / path.name
-        print(f"imgharness: cannot write {path} ({e.strerror or e}); pytest's output goes to {kept}", file=sys.stderr)
-        return open(kept, "w")
+        print(f"imgharness: error: cannot write {dest} ({e.strerror or e}); {dest.name} is kept at {written}",
+              file=sys.stderr)
+        return False
+    written.unlink()
+    return True
+
+
+class _Interrupted:
+    """Tells a Ctrl-C from the other ways pytest ends "interrupted" (a suite that fails to collect)."""
+
+    seen = False
+
+    def pytest_keyboard_interrupt(self) -> None:
+        self.seen = True
 
 
 def _start_farm(ids: Sequence[str]) -> FarmLease:
@@ -119,14 +164,17 @@ def _start_farm(ids: Sequence[str]) -> FarmLease:
     return lease
 
 
-def _write_html(report_dir: Path) -> None:
+def _write_html(report_dir: Path) -> dict[str, Any] | None:
+    """index.html from the run's report.json; returns the report (None when the run wrote none)."""
     from harness.plugins.checks import CHECKS
-    from harness.report.report_json import load_report, write_atomically
     from harness.report.html import render_html
+    from harness.report.report_json import load_report, write_or_keep
 
-    report = report_dir / "report.json"
-    if not report.exists():
-        print(f"imgharness: no {report}: the run stopped before its results were written; no index.html",
+    path = report_dir / "report.json"
+    if not path.exists():
+        print(f"imgharness: no {path}: the run stopped before its results were written; no index.html",
               file=sys.stderr)
-        return
-    write_atomically(report_dir / "index.html", render_html(load_report(report), CHECKS))
+        return None
+    report = load_report(path)
+    write_or_keep(report_dir / "index.html", render_html(report, CHECKS))
+    return report

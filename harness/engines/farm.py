@@ -7,6 +7,11 @@ to answer ping *and* to report the id it was asked to be; `down` stops exactly t
 pids recorded in the state file and their process trees, nothing else.  Engines of
 another architecture run under user-mode emulation (`harness.engines.emulation`),
 engines of a newer Debian against a sysroot of their own (`harness.engines.sysroot`).
+
+Several processes share one farm (xdist workers, `engines up` by hand): each
+engine is started, stopped and restarted under a lock of its own, and the state
+file is changed under another, so a worker that finds an engine down while another
+restarts it waits for the restart instead of starting a second daemon.
 """
 
 from __future__ import annotations
@@ -18,9 +23,12 @@ import socket
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
+
+from filelock import FileLock
 
 from harness.engines import daemon, podman
 from harness.engines.adapter import Engine
@@ -32,6 +40,7 @@ from harness.errors import EngineError, EngineMismatch, EngineUnavailable, Harne
 from harness.settings import default_home, package_cache
 
 START_TIMEOUT = 90.0
+LOCK_TIMEOUT = 600.0  # a stop (up to 30 s, then SIGKILL) and a start (up to 90 s), with room
 _TINI = DebPackage("tini", "bookworm")
 _RUNC = DebPackage("runc", "bookworm")
 
@@ -143,18 +152,30 @@ class Farm:
         except (FileNotFoundError, json.JSONDecodeError):
             return {"engines": {}}
 
-    def _save_state(self, state: dict) -> None:
+    @contextmanager
+    def _changing_state(self) -> Iterator[dict]:
+        """The state to change in place, written back atomically; one process at a time."""
         self.root.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state, indent=2))
-        tmp.replace(self.state_file)
+        with FileLock(str(self.root / "state.lock"), timeout=LOCK_TIMEOUT):
+            state = self._state()
+            yield state
+            tmp = self.state_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(state, indent=2))
+            tmp.replace(self.state_file)
+
+    @contextmanager
+    def _engine_locked(self, fe: FarmEngine) -> Iterator[None]:
+        """One start, stop or restart of `fe` at a time, across processes."""
+        locks = self.root / "locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(locks / f"{fe.key}.lock"), timeout=LOCK_TIMEOUT):
+            yield
 
     def _reserved_port(self, key: str) -> int:
-        state = self._state()
-        if key not in state:
-            state[key] = free_port()
-            self._save_state(state)
-        return int(state[key])
+        with self._changing_state() as state:
+            if key not in state:
+                state[key] = free_port()
+            return int(state[key])
 
     @property
     def registry_port(self) -> int:
@@ -166,6 +187,11 @@ class Farm:
         pulls through it (podman is told it is plain HTTP too): one per engine, since two podman engines'
         pull-resume tests may run at once on two workers."""
         return self._reserved_port(f"proxy_port/{engine_id}")
+
+    def _insecure_ports(self) -> tuple[int, ...]:
+        """The loopback ports podman engines are told to reach over plain HTTP: the registry, and the fault
+        proxy of every podman engine."""
+        return (self.registry_port, *(self.proxy_port(e.key) for e in self.engines.values() if e.kind == "podman"))
 
     def select(self, ids: Sequence[str] | None) -> list[FarmEngine]:
         """The named engines (or service daemons); all engines under test when none are named."""
@@ -191,15 +217,14 @@ class Farm:
                 prefixes[fe.source.name] = fe.source.provision(cache)
             except HarnessError as e:
                 prefixes[fe.source.name] = e
-        ports = (self.registry_port, *(self.proxy_port(e.key) for e in self.engines.values() if e.kind == "podman"))
+        ports = self._insecure_ports()
+
+        def up_one(fe: FarmEngine) -> EngineStatus:
+            with self._engine_locked(fe):
+                return self._up_one(fe, prefixes[fe.source.name], ports, progress)
+
         with ThreadPoolExecutor(max_workers=len(wanted) or 1) as pool:
-            results = list(pool.map(lambda fe: self._up_one(fe, prefixes[fe.source.name], ports, progress), wanted))
-        state = self._state()
-        for st in results:
-            if st.pid:
-                state["engines"][st.id] = {"pid": st.pid, "started": st.started, "endpoint": st.endpoint}
-        self._save_state(state)
-        return results
+            return list(pool.map(up_one, wanted))
 
     def _dir(self, fe: FarmEngine) -> Path:
         return self.root / fe.key
@@ -214,6 +239,8 @@ class Farm:
 
     def _up_one(self, fe: FarmEngine, prefix: Path | HarnessError, ports: tuple[int, ...],
                 progress: Callable[[str], None]) -> EngineStatus:
+        """Start `fe` unless it is healthy (under its lock): what was recorded for it is stopped first, and
+        its pid files and socket released; the new pid is recorded once it answers as the engine asked for."""
         st = EngineStatus(fe.key, self._endpoint(fe), log=str(self._dir(fe) / "daemon.log"))
         current = self.status([fe.key])[0]
         if current.healthy:
@@ -221,21 +248,23 @@ class Farm:
         if isinstance(prefix, HarnessError):
             st.error = str(prefix)
             return st
-        if current.pid:
-            self._stop_one(fe.key)
-        launch = self._launch(fe, prefix, ports)
-        sock = Path(st.endpoint[len("unix://"):])
-        sock.unlink(missing_ok=True)
-        progress(f"starting {fe.key}")
-        st.pid = daemon.start(launch)
-        st.started = daemon.start_time(st.pid)
         try:
+            self._stop_locked(fe)
+            launch = self._launch(fe, prefix, ports)
+            sock = Path(st.endpoint[len("unix://"):])
+            sock.unlink(missing_ok=True)
+            progress(f"starting {fe.key}")
+            st.pid = daemon.start(launch)
+            st.started = daemon.start_time(st.pid)
             self._wait_ready(fe, st, sock)
         except HarnessError as e:
             st.error = f"{e}; log tail: {self._log_tail(Path(st.log))}"
-            daemon.stop(st.pid, started=st.started)
+            if st.pid:
+                daemon.stop(st.pid, started=st.started)
             st.pid = None
             return st
+        with self._changing_state() as state:
+            state["engines"][fe.key] = {"pid": st.pid, "started": st.started, "endpoint": st.endpoint}
         progress(f"{fe.key} is up")
         return st
 
@@ -335,26 +364,38 @@ class Farm:
         """Stop the farm's daemons (by recorded pid and start time); returns the ids stopped."""
         stopped = []
         for fe in self.select(ids) if ids else [*self.engines.values(), *self.services.values()]:
-            if self._stop_one(fe.key):
-                stopped.append(fe.key)
+            with self._engine_locked(fe):
+                if self._stop_locked(fe):
+                    stopped.append(fe.key)
         return stopped
 
     def restart(self, engine_id: str) -> EngineStatus:
-        """Stop one engine and start it again on the same data root (state survives, the process does not)."""
-        self._stop_one(engine_id)
-        return self.up([engine_id])[0]
+        """Stop one engine and start it again on the same data root (state survives, the process does not).
 
-    def _stop_one(self, engine_id: str) -> bool:
-        state = self._state()
-        rec = state["engines"].pop(engine_id, None)
-        self._save_state(state)
-        if not rec:
-            return False
-        daemon.stop(rec["pid"], started=rec.get("started"))
-        fe = {**self.engines, **self.services}[engine_id]
+        Under the engine's lock, the old daemon and its whole process tree are gone, its mounts, pid files
+        and socket released, before the new one starts; it returns once the new one answers (or failed to)."""
+        [fe] = self.select([engine_id])
+        try:
+            prefix: Path | HarnessError = fe.source.provision(self.cache)
+        except HarnessError as e:
+            prefix = e
+        with self._engine_locked(fe):
+            self._stop_locked(fe)
+            return self._up_one(fe, prefix, self._insecure_ports(), lambda s: None)
+
+    def _stop_locked(self, fe: FarmEngine) -> bool:
+        """Stop what is recorded for `fe` (caller holds its lock), unmount what it left and release its pid
+        files; True if a daemon was recorded."""
+        rec = self._state()["engines"].get(fe.key)
+        if rec:
+            daemon.stop(rec["pid"], started=rec.get("started"))
+            with self._changing_state() as state:
+                state["engines"].pop(fe.key, None)
         _unmount_below(self._dir(fe))
         _unmount_below(self.run_dir(fe))
-        return True
+        for pid_file in (self._dir(fe) / "docker.pid", self.run_dir(fe) / "exec" / "containerd" / "containerd.pid"):
+            daemon.release_pid_file(pid_file)
+        return bool(rec)
 
 
 def _unmount_below(directory: Path) -> None:

@@ -73,14 +73,16 @@ class EngineSession:
         return self.engines[slot.id]
 
     def restart(self, engine: Engine) -> Engine:
-        """Restart a farm daemon; returns a fresh adapter for it."""
+        """Restart a farm daemon; returns a fresh adapter for it, which later tests get too.  An engine
+        that did not come back is unavailable from then on, with the reason."""
         if not engine.spec.managed:
             raise HarnessError(f"{engine.id} is not managed by the harness; it is never restarted")
         engine.close()
         self.engines.pop(engine.id, None)
         st = self.farm.restart(engine.id)
         if not st.healthy:
-            raise HarnessError(f"{engine.id} did not come back after a restart: {st.error}")
+            self.errors[engine.id] = f"did not come back after a restart: {st.error}"
+            raise HarnessError(f"{engine.id} {self.errors[engine.id]}")
         self.specs[engine.id] = st.spec()
         return self.engine(EngineSlot(engine.id, st.spec(), True))
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import platform
 import sys
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,9 @@ import pytest
 
 from harness import __version__
 from harness.engines.spec import redact_url
-from harness.report.report_json import SCHEMA_VERSION, write_atomically
+from harness.errors import ReportNotWritten
+from harness.report.exit_status import REPORT_NOT_WRITTEN
+from harness.report.report_json import SCHEMA_VERSION, write_or_keep
 
 ENGINE_FIELDS = ("id", "endpoint", "version", "storage", "os", "arch")
 
@@ -91,20 +92,11 @@ class ResultCollector:
         report_dir = self.report_dir
         if report_dir is None:
             return
-        text = json.dumps(self.document(), indent=2)
         try:
-            write_atomically(report_dir / "report.json", text)
-        except OSError as e:
-            # a full or read-only report directory must not lose the run: keep the report elsewhere
-            kept = Path(tempfile.mkdtemp(prefix="imgharness-report-")) / "report.json"
-            kept.write_text(text)
-            sys.stderr.write(f"imgharness: error: cannot write {report_dir / 'report.json'} ({e.strerror or e}); "
-                             f"the report is kept at {kept}\n")
+            write_or_keep(report_dir / "report.json", json.dumps(self.document(), indent=2))
+        except ReportNotWritten as e:
+            sys.stderr.write(f"imgharness: error: {e}\n")
             session.exitstatus = REPORT_NOT_WRITTEN
-
-
-REPORT_NOT_WRITTEN = 6
-"""Exit status of a run whose results could not be written where asked (they are kept in a temp dir)."""
 
 
 def _engine_entry(engine_id: str, info: dict[str, Any]) -> dict[str, Any]:

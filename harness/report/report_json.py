@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 import time
 import uuid
 from pathlib import Path
 from typing import Any, Iterable
 
-from harness.errors import UsageError
+from harness.errors import ReportNotWritten, UsageError
 
 SCHEMA_FILE = Path(__file__).with_name("schema") / "report-v1.json"
 SCHEMA_VERSION = 1
@@ -35,6 +36,17 @@ def write_atomically(path: Path, text: str) -> None:
         partial.replace(path)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def write_or_keep(path: Path, text: str) -> None:
+    """`write_atomically`, and where `path` cannot be written (a full or read-only directory) the text is
+    kept in a temp dir and `ReportNotWritten` says where: a run's results are never lost."""
+    try:
+        write_atomically(path, text)
+    except OSError as e:
+        kept = Path(tempfile.mkdtemp(prefix="imgharness-report-")) / path.name
+        kept.write_text(text)
+        raise ReportNotWritten(f"cannot write {path} ({e.strerror or e}); the report is kept at {kept}") from e
 
 
 OUTCOMES = ("pass", "skipped", "fail", "error")
