@@ -64,6 +64,47 @@ class ArchiveLayer:
     def files(self) -> Iterator[FileEntry]:
         return iter_layer_files(self.uncompressed, self.what, path=self.archive or None)
 
+    @property
+    def present(self) -> bool:
+        return True
+
+
+@dataclass(frozen=True)
+class MissingLayer:
+    """A layer whose blob the archive names but does not carry: known by its descriptor, never readable.
+    `diff_id` is "" when the config is missing too."""
+
+    position: int
+    diff_id: str
+    digest: str
+    size: int
+    media_type: str
+    label: str = field(default="", compare=False)
+
+    entry_name = ""
+
+    @property
+    def compression(self) -> Compression:
+        """As the media type says (there are no bytes to detect it from)."""
+        return next((c for c in (Compression.GZIP, Compression.ZSTD) if self.media_type.endswith(c.value)),
+                    Compression.NONE)
+
+    @property
+    def present(self) -> bool:
+        return False
+
+    def _absent(self) -> MalformedArchive:
+        return MalformedArchive(f"{self.label or 'layer'}: blob {self.digest} is missing from the archive")
+
+    def compressed(self) -> IO[bytes]:
+        raise self._absent()
+
+    def uncompressed(self) -> IO[bytes]:
+        raise self._absent()
+
+    def files(self) -> Iterator[FileEntry]:
+        raise self._absent()
+
 
 def iter_layer_files(opener: Opener, what: str, *, path: str | None = None) -> Iterator[FileEntry]:
     """Stream the members of the layer tar that `opener` yields, hashing regular files' content.

@@ -107,11 +107,18 @@ class TarIndex:
 
     def resolve(self, name: str, what: str) -> IndexedEntry:
         """The regular entry `name` refers to, following symlinks and hardlinks inside the archive."""
+        e = self.find(name, what)
+        if e is None:
+            raise MalformedArchive(f"{what}: {name!r} is missing from the archive")
+        return e
+
+    def find(self, name: str, what: str) -> IndexedEntry | None:
+        """As `resolve`, but None when `name`, or the entry a link names, is not in the archive."""
         current = normalize(name)
         for _ in range(MAX_LINK_HOPS):
             e = self._by_name.get(current)
             if e is None:
-                raise MalformedArchive(f"{what}: {name!r} is missing from the archive")
+                return None
             if e.type is EntryType.FILE:
                 return e
             link = e.entry.header.linkname
