@@ -92,7 +92,7 @@ def test_inspect_text_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str
     path = A.docker_oci(tmp_path / "a.tar", [image], how="gzip")
     assert main(["inspect", str(path)]) == 0
     text = capsys.readouterr().out
-    assert f"image {image.id}  a:1" in text and "layer 1 " in text and "gzip, 4 files" in text
+    assert f"image[0] {image.id}  a:1" in text and "layer 1 " in text and "gzip, 4 files" in text
     assert 'Env ["PATH=/bin"]' in text
     assert main(["inspect", str(path), "--format", "json", "--no-files"]) == 0
     view = json.loads(capsys.readouterr().out)

@@ -19,10 +19,11 @@ from typing import Any, Iterable, Mapping
 from harness.diff.entries import compare_entries
 from harness.diff.explain import PairOutcome, explain
 from harness.diff.layers import compare_layers
-from harness.diff.layout import compare_layout
-from harness.diff.matching import ImagePair, match_images
-from harness.diff.metadata import compare_config, compare_manifest
-from harness.findings import Category, Finding, Ignores, summarize
+from harness.diff.layout import compare_indexes, compare_layout
+from harness.diff.matching import ImagePair, match_images, match_referrers
+from harness.diff.metadata import compare_config, compare_manifest, compare_raw_manifest
+from harness.diff.referrers import compare_referrer, one_side
+from harness.findings import Category, Finding, Ignores, about_the_image, summarize
 from harness.image import Archive, Image
 
 _ORDER = {c: k for k, c in enumerate(Category)}
@@ -38,6 +39,7 @@ class DiffResult:
     equivalent: bool
     summary: Mapping[str, int]
     ignored: int = 0
+    same_image: bool = True  # no finding says the images differ (`about_the_image`): only packaging may
 
 
 def _natural(text: str) -> list[tuple[int, int, str]]:
@@ -96,10 +98,16 @@ def _compared(a: Archive, b: Archive) -> list[Finding]:
         pair_findings, outcome = _compare_pair(pair)
         findings += pair_findings
         outcomes.append(outcome)
-    ex = explain(a, b, outcomes, only_a, only_b)
+    referrers = match_referrers(a, b, pairs, only_a, only_b)
+    findings += one_side(referrers[1], referrers[2])
+    ex = explain(a, b, outcomes, only_a, only_b, referrers)
     for out in outcomes:
         pair = out.pair
         findings += compare_manifest(pair.label, pair.a, pair.b, out.layers, ex.rewrite, same_format=same_format)
+    for rp in referrers[0]:
+        findings += compare_referrer(rp, ex.rewrite)
+        findings += compare_raw_manifest(f"{rp.label}.manifest", rp.a.raw_manifest, rp.b.raw_manifest, ex.rewrite)
+    findings += compare_indexes(ex)
     if same_format:
         findings += compare_layout(a, b, ex)
         findings += compare_entries(a, b, ex)
@@ -113,4 +121,5 @@ def diff_archives(a: Archive, b: Archive, ignores: Ignores = Ignores()) -> DiffR
     return DiffResult(
         a=a.source, b=b.source, findings=tuple(kept), equivalent=not kept,
         summary=summarize(kept), ignored=len(everything) - len(kept),
+        same_image=not any(about_the_image(f) for f in kept),
     )
