@@ -107,18 +107,6 @@ def changes_the_image(finding: Finding) -> bool:
     return finding.category in IMAGE_CHANGES and not place.startswith("archive")
 
 
-def about_the_image(finding: Finding) -> bool:
-    """Whether a finding says two archives do not hold the same images: other image IDs, layer contents,
-    platforms, artifacts, or tags where both sides name some.  Packaging (headers, order, compression,
-    layout, indexes), what an attestation says about a build, and a side that names no tags are not."""
-    if not changes_the_image(finding) or ".attestation" in finding.where:
-        return False
-    place = finding.where.split(":", 1)[1] if finding.where[:2] in ("a:", "b:") else finding.where
-    if place.startswith("index"):
-        return False
-    return not (finding.category is Category.TAGS and not (finding.a and finding.b))
-
-
 def summarize(findings: Iterable[Finding]) -> dict[str, int]:
     """Count findings per category, in vocabulary order."""
     counts = Counter(f.category for f in findings)

@@ -82,6 +82,8 @@ class TarHeader:
     size: int
     linkname: str = ""
     pax: tuple[tuple[str, str], ...] = ()  # sorted PAX records other than those tarfile folds into fields
+    devmajor: int = 0  # device numbers of char and block devices (0 for every other type)
+    devminor: int = 0
 
     @property
     def xattrs(self) -> dict[str, str]:

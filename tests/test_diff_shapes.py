@@ -99,3 +99,31 @@ def test_what_a_partial_save_still_holds_is_compared(tmp_path: Path) -> None:
     found = kinds(result)
     assert ("missing", "b:image[0].layer[0]") in found
     assert ("added", "image[0](linux/amd64).layer[1]:etc/x") in found
+
+
+def _device_layer(minor: int) -> bytes:
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        for name, kind in (("dev", tarfile.DIRTYPE), ("dev/null", tarfile.CHRTYPE)):
+            ti = tarfile.TarInfo(name)
+            ti.type, ti.mode = kind, 0o755 if kind == tarfile.DIRTYPE else 0o666
+            ti.devmajor, ti.devminor = (1, minor) if kind == tarfile.CHRTYPE else (0, 0)
+            tf.addfile(ti)
+    return buf.getvalue()
+
+
+def test_a_device_that_changes_its_numbers_is_a_mode_finding_not_packaging(tmp_path: Path) -> None:
+    """/dev/null (char 1,3) turned into char 1,1 (what /dev/mem is) is a change of what the file is."""
+    a = A.docker_oci(tmp_path / "a.tar", [A.TestImage([_device_layer(3)], tags=["root:1"])])
+    b = A.docker_oci(tmp_path / "b.tar", [A.TestImage([_device_layer(1)], tags=["root:1"])])
+    result = diff(a, b)
+    [finding] = [f for f in result.findings if f.where.endswith(":dev/null")]
+    assert (finding.category.value, finding.a, finding.b, finding.note) == ("mode", "1,3", "1,1", "device")
+    assert "archive-format" not in result.summary
+    assert not result.same_image
+    archive = read_archive(a)
+    [dev] = [f for f in archive.images[0].layers[0].files() if f.path == "dev/null"]
+    assert (dev.header.devmajor, dev.header.devminor) == (1, 3)

@@ -17,14 +17,14 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from harness.diff.entries import compare_entries
-from harness.diff.explain import PairOutcome, explain
+from harness.diff.explain import PairOutcome, ReferrerMatch, explain
 from harness.diff.layers import compare_layers
 from harness.diff.layout import compare_indexes, compare_layout
-from harness.diff.matching import ImagePair, match_images, match_referrers
+from harness.diff.matching import ImagePair, Unmatched, match_images, match_referrers
 from harness.diff.metadata import compare_config, compare_manifest, compare_raw_manifest
 from harness.diff.referrers import compare_referrer, one_side
-from harness.findings import Category, Finding, Ignores, about_the_image, summarize
-from harness.image import Archive, Image
+from harness.findings import Category, Finding, Ignores, summarize
+from harness.image import Archive, Image, ReferrerKind
 
 _ORDER = {c: k for k, c in enumerate(Category)}
 
@@ -39,7 +39,7 @@ class DiffResult:
     equivalent: bool
     summary: Mapping[str, int]
     ignored: int = 0
-    same_image: bool = True  # no finding says the images differ (`about_the_image`): only packaging may
+    same_image: bool = True  # the same images (`same_images`), whatever the packaging and the ignores
 
 
 def _natural(text: str) -> list[tuple[int, int, str]]:
@@ -73,16 +73,44 @@ def _problems(side: str, archive: Archive) -> list[Finding]:
     return [Finding(p.category, f"{side}:{p.where}", p.a, p.b, p.note) for p in archive.problems]
 
 
-def _all_findings(a: Archive, b: Archive) -> list[Finding]:
+def _all_findings(a: Archive, b: Archive) -> tuple[list[Finding], bool]:
+    """Every finding, and whether A and B hold the same images."""
     if a.digest and a.digest == b.digest:
-        return _problems("a", a) + _problems("b", b)  # the same bytes: nothing can differ
-    findings = _compared(a, b)
+        problems = _problems("a", a) + _problems("b", b)
+        return problems, not _broken(problems)  # the same bytes: nothing can differ
+    findings, same = _compared(a, b)
     # Last: checking compressed layers against their diff_ids needs them inflated, which comparing
     # their files has just done for the layers that differ (`harness.archive.inflated`).
-    return _problems("a", a) + _problems("b", b) + findings
+    problems = _problems("a", a) + _problems("b", b)
+    return problems + findings, same and not _broken(problems)
 
 
-def _compared(a: Archive, b: Archive) -> list[Finding]:
+def _broken(problems: list[Finding]) -> bool:
+    """Blobs missing, or bytes that are not what their digest says: the archive does not hold its images."""
+    return any(p.category in (Category.MISSING, Category.DIGEST_MISMATCH) for p in problems)
+
+
+def same_images(pairs: list[ImagePair], only_a: list[Unmatched], only_b: list[Unmatched],
+                referrers: ReferrerMatch) -> bool:
+    """Whether A and B hold the same images: every image (each platform) on both sides, with the same image
+    ID and layer contents (diff_ids; stored digests where a config is missing), the same tags where both
+    sides name some, and the same artifacts.  Attestations are statements about a build, not the image."""
+    if only_a or only_b:
+        return False
+    for p in pairs:
+        layers_a = [x.diff_id or x.digest for x in p.a.layers]
+        layers_b = [y.diff_id or y.digest for y in p.b.layers]
+        if p.a.config_digest != p.b.config_digest or layers_a != layers_b:
+            return False
+        if p.a.repo_tags and p.b.repo_tags and set(p.a.repo_tags) != set(p.b.repo_tags):
+            return False
+    paired, rest_a, rest_b = referrers
+    if any(u.referrer.kind is ReferrerKind.ARTIFACT for u in (*rest_a, *rest_b)):
+        return False
+    return all(rp.a.manifest.digest == rp.b.manifest.digest for rp in paired if rp.a.kind is ReferrerKind.ARTIFACT)
+
+
+def _compared(a: Archive, b: Archive) -> tuple[list[Finding], bool]:
     findings: list[Finding] = []
     same_format = a.format == b.format
     if not same_format:
@@ -111,15 +139,14 @@ def _compared(a: Archive, b: Archive) -> list[Finding]:
     if same_format:
         findings += compare_layout(a, b, ex)
         findings += compare_entries(a, b, ex)
-    return findings
+    return findings, same_images(pairs, only_a, only_b, referrers)
 
 
 def diff_archives(a: Archive, b: Archive, ignores: Ignores = Ignores()) -> DiffResult:
     """Compare two archives read into the model; `ignores` applies to the final list only."""
-    everything = _all_findings(a, b)
+    everything, same = _all_findings(a, b)
     kept = sort_findings(f for f in everything if ignores.keeps(f))
     return DiffResult(
         a=a.source, b=b.source, findings=tuple(kept), equivalent=not kept,
-        summary=summarize(kept), ignored=len(everything) - len(kept),
-        same_image=not any(about_the_image(f) for f in kept),
+        summary=summarize(kept), ignored=len(everything) - len(kept), same_image=same,
     )

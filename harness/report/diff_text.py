@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from harness.diff import DiffResult
-from harness.findings import Category, Finding, about_the_image
+from harness.findings import Category, Finding
 
 DEFAULT_LIMIT = 10
 ABSENT = "∅"
@@ -98,15 +98,12 @@ def verdict(result: DiffResult) -> str:
     """The first line: same image or not, then how many findings of each kind."""
     if result.equivalent:
         return "same image: yes, and the same archive content" + (f" ({result.ignored} ignored)" if result.ignored else "")
-    about = [f for f in result.findings if about_the_image(f)]
-    packaging = len(result.findings) - len(about)
     if result.same_image:
         return f"same image: yes; only the packaging differs ({_counts(result.findings)})"
-    rest = f"; packaging: {packaging} more" if packaging else ""
-    return f"same image: no ({_counts(about)}){rest}"
+    return f"same image: no ({_counts(result.findings)})"
 
 
-def _counts(findings: tuple[Finding, ...] | list[Finding]) -> str:
+def _counts(findings: tuple[Finding, ...]) -> str:
     counts = {c: sum(1 for f in findings if f.category is c) for c in Category}
     total = len(findings)
     return f"{total} finding{'s' if total != 1 else ''}: " + ", ".join(f"{c} {n}" for c, n in counts.items() if n)
