@@ -14,21 +14,27 @@ import dataclasses
 import hashlib
 import io
 import tarfile
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import IO, TYPE_CHECKING, Callable, Iterator
 
 from filelock import FileLock
 
 from harness.engines.farm import package_cache
 from harness.engines.packages import DebianSource, DebPackage
 from harness.errors import HarnessError
-from harness.reference.build import build_from_layers
+from harness.archive.compression import inflate
+from harness.archive.layers import iter_layer_files
+from harness.image import Archive, ArchiveFormat, Compression, FileEntry, Image
+from harness.reference.build import build_from_layers, built_image
+from harness.reference.writer import write_reference
 
 if TYPE_CHECKING:
     from harness.engines.adapter import Engine
 
 CORPUS_VERSION = 3
+DEFAULT_NAMESPACE = "imgharness"  # of the cached corpus' tags; a run moves them into its own namespace
 EPOCH = 1_700_000_000  # fixed creation time: archives are reproducible byte for byte
 BUSYBOX = DebianSource("busybox-static", (DebPackage("busybox-static", "bookworm"),))
 
@@ -174,10 +180,93 @@ def delta_images(busybox: Path) -> dict[str, TestImage]:
             for v in (1, 2)}
 
 
-IMAGE_NAMES = ("basic", "features", "large")
+BUNDLE_IMAGES = 5
+"""Images in the bundle: air-gapped sites move many images in one `docker save a b c …`."""
 
 
-def corpus_tag(name: str, namespace: str = "imgharness") -> str:
+def bundle_tags(k: int, namespace: str = DEFAULT_NAMESPACE) -> tuple[str, ...]:
+    """Several tags per bundle image; the last image is also named in a repository of its own."""
+    repo = f"{namespace}/corpus-bundle-{k}"
+    alias = (f"{namespace}/corpus-bundle-alias:v{CORPUS_VERSION}",) if k == BUNDLE_IMAGES else ()
+    return (f"{repo}:v{CORPUS_VERSION}", f"{repo}:latest", *alias)
+
+
+def bundle_layer(k: int) -> LayerWriter:
+    def write(tf: tarfile.TarFile) -> None:
+        _dir(tf, "srv")
+        _file(tf, f"srv/service-{k}.conf", f"service {k}\n".encode())
+        _file(tf, f"srv/service-{k}.bin", prng_bytes(f"bundle-{k}", (k * 37) << 10))
+    return write
+
+
+@dataclass(frozen=True)
+class StoredLayer:
+    """A built layer compressed once into a file of its own: what an image with zstd layers stores."""
+
+    position: int
+    diff_id: str
+    digest: str
+    size: int
+    path: Path
+    compression: Compression = Compression.ZSTD
+    entry_name: str = ""
+
+    @property
+    def media_type(self) -> str:
+        return f"application/vnd.oci.image.layer.v1.tar+{self.compression}"
+
+    @property
+    def present(self) -> bool:
+        return True
+
+    def compressed(self) -> IO[bytes]:
+        return open(self.path, "rb")
+
+    def uncompressed(self) -> IO[bytes]:
+        return inflate(self.compressed(), self.compression, size=self.size)
+
+    def files(self) -> Iterator[FileEntry]:
+        return iter_layer_files(self.uncompressed, f"stored layer {self.position}")
+
+
+def _zstd_layers(image: Image, workdir: Path) -> Image:
+    """The image with every layer stored zstd-compressed (level 3, one frame, written once)."""
+    import zstandard
+
+    stored = []
+    for layer in image.layers:
+        path = workdir / f"layer-{layer.position}.zst"
+        with layer.uncompressed() as src, open(path, "wb") as out:
+            zstandard.ZstdCompressor(level=3, write_checksum=True).copy_stream(src, out)
+        with open(path, "rb") as f:
+            digest = "sha256:" + hashlib.file_digest(f, "sha256").hexdigest()
+        stored.append(StoredLayer(layer.position, layer.diff_id, digest, path.stat().st_size, path))
+    return dataclasses.replace(image, layers=tuple(stored))
+
+
+def _compose(name: str, busybox: Path, workdir: Path) -> tuple[Archive, bool]:
+    """The archives of several images, or of layers stored compressed: (model, keep_compression)."""
+    base = busybox_layer(busybox)
+    common = {"org.opencontainers.image.source": "imgharness corpus", "imgharness.corpus": str(CORPUS_VERSION)}
+    if name == "bundle":
+        images = tuple(built_image([base, bundle_layer(k)], tags=bundle_tags(k), labels={**common, "bundle": str(k)},
+                                   cmd=("/bin/sh",), epoch=EPOCH) for k in range(1, BUNDLE_IMAGES + 1))
+        return Archive("corpus", ArchiveFormat.DOCKER_OCI, (), images), False
+    if name == "zstd":
+        image = built_image([base, app_layer], tags=(corpus_tag(name),), labels={**common, "kind": "zstd"},
+                            entrypoint=("/bin/sh", "/app/run.sh"), epoch=EPOCH)
+        return Archive("corpus", ArchiveFormat.DOCKER_OCI, (), (_zstd_layers(image, workdir),)), True
+    raise KeyError(name)
+
+
+COMPOSED = ("zstd", "bundle")
+IMAGE_NAMES = ("basic", "features", "large", *COMPOSED)
+
+
+def corpus_tag(name: str, namespace: str = DEFAULT_NAMESPACE) -> str:
+    """The tag of corpus image `name` (a bundle's first image's first tag)."""
+    if name == "bundle":
+        return bundle_tags(1, namespace)[0]
     return f"{namespace}/corpus-{name}:v{CORPUS_VERSION}"
 
 
@@ -198,6 +287,15 @@ def build_corpus(home: Path, names: list[str] | None = None) -> dict[str, Path]:
                                   cmd=list(img.cmd) if img.cmd else None, user=img.user, workdir=img.workdir,
                                   epoch=EPOCH)
             result[name] = path
+        for name in COMPOSED:
+            if names and name not in names:
+                continue
+            path = out_dir / f"{name}.tar"
+            if not path.exists():
+                with tempfile.TemporaryDirectory(prefix=f"imgharness-corpus-{name}-") as tmp:
+                    archive, keep = _compose(name, busybox, Path(tmp))
+                    write_reference(archive, path, epoch=EPOCH, keep_compression=keep)
+            result[name] = path
         return result
 
 
@@ -217,19 +315,30 @@ class RunCorpus:
     def tag(self, name: str) -> str:
         return corpus_tag(name, self.namespace)
 
-    def __getitem__(self, name: str) -> Path:
-        """The run's archive of corpus image `name` (written once, shared by xdist workers)."""
+    def tags(self, name: str) -> list[str]:
+        """Every tag the run's archive of `name` carries (a bundle: several per image)."""
         from harness.archive import read_archive
-        from harness.reference.writer import write_reference
+
+        return [t for image in read_archive(self[name]).images for t in image.repo_tags]
+
+    def __getitem__(self, name: str) -> Path:
+        """The run's archive of corpus image `name` (written once, shared by xdist workers): the cached
+        archive with every tag moved into the run's namespace, blobs and manifests kept as they are."""
+        from harness.archive import read_archive
 
         out = self.workdir / f"{name}.tar"
         self.workdir.mkdir(parents=True, exist_ok=True)
         with FileLock(str(out) + ".lock", timeout=600):
             if not out.exists():
                 archive = read_archive(self.cached[name])
-                images = tuple(dataclasses.replace(i, repo_tags=(self.tag(name),)) for i in archive.images)
-                write_reference(dataclasses.replace(archive, images=images), out, epoch=EPOCH)
+                images = tuple(dataclasses.replace(i, repo_tags=tuple(self._moved(t) for t in i.repo_tags))
+                               for i in archive.images)
+                keep = any(la.compression is not Compression.NONE for i in images for la in i.layers)
+                write_reference(dataclasses.replace(archive, images=images), out, epoch=EPOCH, keep_compression=keep)
         return out
+
+    def _moved(self, tag: str) -> str:
+        return self.namespace + tag[len(DEFAULT_NAMESPACE):] if tag.startswith(DEFAULT_NAMESPACE + "/") else tag
 
     def unique(self, name: str, size: int) -> tuple[Path, str]:
         """An image no engine can already hold: busybox plus `size` bytes seeded by the run and `name`.
@@ -251,11 +360,13 @@ class RunCorpus:
         return out, tag
 
     def ensure(self, engine: "Engine", name: str) -> str:
-        """Load corpus image `name` into `engine` unless it is there; returns its tag."""
-        tag = self.tag(name)
+        """Load corpus image `name` into `engine` unless it is there (every tag of it); returns its tag."""
+        tags = self.tags(name)
         try:
-            engine.inspect(tag)
+            for tag in tags:
+                engine.inspect(tag)
         except HarnessError:
             engine.load(self[name])
-            engine.inspect(tag)
-        return tag
+            for tag in tags:
+                engine.inspect(tag)
+        return self.tag(name)
