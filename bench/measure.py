@@ -22,10 +22,8 @@ from typing import BinaryIO, Callable, Mapping, Sequence, cast
 from isal import igzip, isal_zlib
 
 from harness.archive.compression import GZIP_MAGIC
-from harness.archive.streams import Window
 from harness.archive.tarindex import build_index
-
-CHUNK = 1 << 20
+from harness.tar.streams import CHUNK, Window
 
 
 @dataclass(frozen=True)

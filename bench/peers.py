@@ -15,7 +15,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.engines.farm import default_home, package_cache
+from harness.settings import default_home, package_cache
 from harness.engines.packages import DebianSource, DebPackage
 from harness.errors import HarnessError
 

@@ -17,18 +17,19 @@ import tarfile
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Callable, Iterator
+from typing import IO, TYPE_CHECKING, Iterator
 
 from filelock import FileLock
 
-from harness.engines.farm import package_cache
 from harness.engines.packages import DebianSource, DebPackage
 from harness.errors import HarnessError
 from harness.archive.compression import inflate
-from harness.archive.layers import iter_layer_files
 from harness.image import Archive, ArchiveFormat, Compression, FileEntry, Image
 from harness.reference.build import build_from_layers, built_image
+from harness.reference.layertar import LayerWriter
 from harness.reference.writer import write_reference
+from harness.settings import package_cache
+from harness.tar.listing import iter_layer_files
 
 if TYPE_CHECKING:
     from harness.engines.adapter import Engine
@@ -37,8 +38,6 @@ CORPUS_VERSION = 3
 DEFAULT_NAMESPACE = "imgharness"  # of the cached corpus' tags; a run moves them into its own namespace
 EPOCH = 1_700_000_000  # fixed creation time: archives are reproducible byte for byte
 BUSYBOX = DebianSource("busybox-static", (DebPackage("busybox-static", "bookworm"),))
-
-LayerWriter = Callable[[tarfile.TarFile], None]
 
 
 def _info(name: str, kind: bytes = tarfile.REGTYPE, *, mode: int = 0o644, uid: int = 0, gid: int = 0,

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-CHUNK = 64 * 1024
+RELAY_CHUNK = 64 * 1024  # what the proxy passes on per read
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer"}
 
 
@@ -142,7 +142,7 @@ class _Handler(BaseHTTPRequestHandler):
         cut = False
         if self.command != "HEAD":
             while True:
-                data = resp.read(CHUNK)
+                data = resp.read(RELAY_CHUNK)
                 if not data:
                     break
                 if cut_at is not None and sent + len(data) >= cut_at:

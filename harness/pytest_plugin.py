@@ -1,8 +1,9 @@
 """The harness's pytest plugin (entry point `pytest11: harness`).
 
-Options (group "harness"): ``--engine`` (repeatable), ``--engines-file``,
-``--farm/--no-farm``, ``--repeat``, ``--report-dir``.  Fixtures: ``engine``
-(parametrized over the selected engines; test ids carry the engine id),
+Options (group "harness", declared in `harness.plugins.options`): ``--engine``
+(repeatable), ``--engines-file``, ``--farm/--no-farm``, ``--farm-engine``,
+``--image``, ``--repeat``, ``--report-dir``, ``--run-id``, ``--progress-lines``.
+Fixtures: ``engine`` (parametrized over the selected engines; test ids carry the engine id),
 ``registry``, ``record`` (attach findings and measurements to the report),
 ``harness_config``, ``workdir``.
 
@@ -22,17 +23,17 @@ from typing import Any, Generator, Iterator
 
 import pytest
 
-os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
-
-from harness.engines.adapter import Engine  # noqa: E402
-from harness.corpus import RunCorpus  # noqa: E402
-from harness.engines.farm import DEFAULT_ENGINES, default_home, package_cache  # noqa: E402
-from harness.engines.session import EngineSession, EngineSlot  # noqa: E402
-from harness.engines.spec import EngineSpec  # noqa: E402
-from harness.errors import ArchiveError, HarnessError  # noqa: E402
-from harness.findings import Category, Finding  # noqa: E402
-from harness.image import Archive  # noqa: E402
-from harness.registry import Registry  # noqa: E402
+from harness.corpus import RunCorpus
+from harness.engines.adapter import Engine
+from harness.engines.farm import DEFAULT_ENGINES
+from harness.engines.registry import Registry
+from harness.engines.session import EngineSession, EngineSlot
+from harness.engines.spec import EngineSpec
+from harness.errors import ArchiveError, HarnessError
+from harness.findings import Category, Finding
+from harness.image import Archive
+from harness.plugins import options
+from harness.settings import default_home, package_cache
 
 __all__ = ["EngineSession", "EngineSlot", "HarnessConfig", "Record"]
 
@@ -51,19 +52,14 @@ config_key = pytest.StashKey[HarnessConfig]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("harness", "image consistency harness")
-    group.addoption("--engine", action="append", default=[], metavar="SPEC",
-                    help="engine to test: unix:///sock, tcp://host:port, ssh://user@host, a Docker context name, "
-                         "or LABEL=SPEC (repeatable)")
-    group.addoption("--engines-file", metavar="TOML", help="inventory of engines (TOML)")
+    options.ENGINE.add_to(group)
+    options.ENGINES_FILE.add_to(group)
     group.addoption("--farm", dest="farm", action="store_true", default=None,
                     help="test the local engine farm (default when no engine is given)")
     group.addoption("--no-farm", dest="farm", action="store_false", help="do not start the local farm")
-    group.addoption("--farm-engine", action="append", default=[], metavar="ID",
-                    help="only these farm engines (default: all six)")
-    group.addoption("--image", action="append", default=[], metavar="NAME",
-                    help="only these corpus images (default: all)")
-    group.addoption("--repeat", type=int, default=3, help="how many times to repeat saves (default 3)")
-    group.addoption("--report-dir", type=Path, help="write report.json here")
+    for option in (options.FARM_ENGINE, options.IMAGE, options.REPEAT, options.REPORT_DIR, options.RUN_ID,
+                   options.PROGRESS_LINES):
+        option.add_to(group)
 
 
 def _resolve(config: pytest.Config) -> HarnessConfig:
@@ -101,12 +97,17 @@ def _identify_quietly(spec: EngineSpec) -> str:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    from harness.report.results import ResultCollector
+    from harness.plugins.matrix_progress import MatrixProgress
+    from harness.plugins.results import ResultCollector
+    from harness.report.report_json import new_run_id
 
     config.addinivalue_line("markers", "check(name): the verification check a suite test belongs to")
-    config.stash[config_key] = _resolve(config)
+    resolved = config.stash[config_key] = _resolve(config)
     if not hasattr(config, "workerinput"):  # the xdist controller, or a plain run, writes the report
-        config.pluginmanager.register(ResultCollector(config), "harness-results")
+        collector = ResultCollector(resolved.report_dir, config.getoption("run_id") or new_run_id())
+        config.pluginmanager.register(collector, "harness-results")
+        if config.getoption("progress_lines"):
+            config.pluginmanager.register(MatrixProgress(collector), "harness-progress")
 
 
 @pytest.fixture(scope="session")
@@ -134,14 +135,21 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("image", names, scope="function")
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook turns xdist_group markers into scheduling groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+ENGINE_FIXTURES = frozenset({"engine", "registry", "engine_session"})
+"""Fixtures that reach engines: a test that uses one carries the `engines` marker."""
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook turns xdist_group markers into scheduling groups,
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:  # and before -m selects by marker
     """Each engine's tests form one xdist group: one daemon is never driven by two workers at once
-    (saves do not compete, and a daemon restart cannot race another test)."""
+    (saves do not compete, and a daemon restart cannot race another test).  Every test that uses an
+    engine fixture is marked `engines`, so that ``-m "not engines"`` runs without a farm."""
     for item in items:
         slot = getattr(item, "callspec", None) and item.callspec.params.get("engine")  # type: ignore[attr-defined]
         if isinstance(slot, EngineSlot):
             item.add_marker(pytest.mark.xdist_group(slot.id))
+        if ENGINE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.engines)
 
 
 @pytest.fixture

@@ -23,10 +23,9 @@ from harness.archive import read_archive
 from harness.corpus import RunCorpus
 from harness.diff import diff_archives
 from harness.engines.adapter import Engine
-from harness.errors import HarnessError
+from harness.engines.registry import Registry
 from harness.findings import Category, Finding, changes_the_image
 from harness.pytest_plugin import Record
-from harness.registry import Registry
 from harness.report.diff_text import render_text
 
 pytestmark = pytest.mark.check("cross-engine")
@@ -103,10 +102,7 @@ def test_pulled_image_is_the_same_on_every_engine(engine: Engine, image: str, pu
         saved = workdir / "pulled.tar"
         engine.save(published, saved)
     finally:
-        try:
-            engine.remove(published)
-        except HarnessError:
-            pass
+        engine.remove_quietly(published)
     original = read_archive(corpus[image])
     result = diff_archives(original, record.read(saved, f"save of {published}"))
     # the pulled image is named after the registry, not like the original: names are not content

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from harness.engines.adapter import Engine
+from harness.engines.registry import Registry
 from harness.errors import HarnessError
 from harness.findings import Category, Finding
 from harness.pytest_plugin import Record
-from harness.registry import Registry
 
 pytestmark = pytest.mark.check("digest-preservation")
 
@@ -68,10 +68,7 @@ def test_copied_image_keeps_its_registry_digest(engine: Engine, loaded_image: st
         record.measure("digest", "load failed")
         pytest.fail(f"{route} into {engine.id} did not work: {e}", pytrace=False)
     finally:
-        try:
-            engine.remove(f"{source}:v1")
-        except HarnessError:
-            pass
+        engine.remove_quietly(f"{source}:v1")
     mine = sorted(d for d in digests if d.split("@", 1)[0] == source)
     expected = f"{source}@{served}"
     verdict = "kept" if expected in mine else "changed" if mine else "lost"

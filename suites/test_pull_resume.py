@@ -26,10 +26,9 @@ import pytest
 from harness.corpus import RunCorpus
 from harness.engines.adapter import Engine
 from harness.engines.farm import Farm
-from harness.errors import HarnessError
+from harness.engines.registry import Registry
 from harness.faults import FaultPlan, FaultProxy
 from harness.pytest_plugin import Record
-from harness.registry import Registry
 
 pytestmark = pytest.mark.check("pull-resume")
 
@@ -99,11 +98,7 @@ def test_retry_after_a_cut_layer_fetches_only_what_is_missing(
     try:
         pulled = engine.inspect(f"{proxy.host}/{repo}:{tag}")
     finally:
-        for ref in (f"{proxy.host}/{repo}:{tag}",):
-            try:
-                engine.remove(ref)
-            except HarnessError:
-                pass
+        engine.remove_quietly(f"{proxy.host}/{repo}:{tag}")
     retry_bytes = sum(r.bytes_sent for r in retry)
     ranged = [r for r in retry if _range_start(r.range) > 0]
     record.measure("layer_bytes", size)

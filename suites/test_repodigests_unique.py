@@ -14,10 +14,9 @@ from typing import Iterator
 import pytest
 
 from harness.engines.adapter import Engine
-from harness.errors import HarnessError
+from harness.engines.registry import Registry
 from harness.findings import Category, Finding
 from harness.pytest_plugin import Record
-from harness.registry import Registry
 
 pytestmark = pytest.mark.check("repodigests-unique")
 
@@ -35,10 +34,7 @@ def four_refs(engine: Engine, loaded_image: str, image: str, registry: Registry,
         yield refs
     finally:
         for ref in created:
-            try:
-                engine.remove(ref)
-            except HarnessError:
-                pass
+            engine.remove_quietly(ref)
 
 
 def check_repodigests(engine: Engine, image_ref: str, refs: list[tuple[str, str]], registry: Registry,

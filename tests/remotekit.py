@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 from harness.engines import daemon
-from harness.engines.farm import DEFAULT_ENGINES, default_home, package_cache
+from harness.engines.farm import DEFAULT_ENGINES
+from harness.settings import default_home, package_cache
 
 ENGINE = "docker-28.5.2-overlay2"
 

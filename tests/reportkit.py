@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.report.document import SCHEMA_FILE
+from harness.report.report_json import SCHEMA_FILE
 
 IMAGES = ("basic", "large")
 ENGINES = ("docker-26.1.5-overlay2", "docker-28.5.2-containerd", "podman-4.3.1-overlay")

@@ -8,11 +8,11 @@ from typing import IO, Any
 
 import pytest
 
-from harness.archive import compression, context, inflated, layers, read_archive, read_archives
-from harness.archive.streams import ReadAhead
+from harness.archive import compression, inflated_digests, layers, read_archive, read_archives, read_context
 from harness.diff import diff_archives
 from harness.errors import MalformedArchive
 from harness.findings import Category
+from harness.tar.streams import ReadAhead
 from tests import archives as A
 
 BASE = A.layer({"usr/lib/base.txt": b"base " * 4000})
@@ -27,7 +27,7 @@ def _image(app: bytes, tag: str = "app:1") -> A.TestImage:
 @pytest.fixture
 def inflations(monkeypatch: pytest.MonkeyPatch) -> Counter[int]:
     """How often each compressed size was inflated in this test, by any reader (the memo starts empty)."""
-    monkeypatch.setattr(inflated, "_known", {})
+    monkeypatch.setattr(inflated_digests, "_known", {})
     counts: Counter[int] = Counter()
     real = compression.inflate
 
@@ -35,7 +35,7 @@ def inflations(monkeypatch: pytest.MonkeyPatch) -> Counter[int]:
         counts[size] += 1
         return real(stream, comp, size=size)
 
-    monkeypatch.setattr(context, "inflate", counting)
+    monkeypatch.setattr(read_context, "inflate", counting)
     monkeypatch.setattr(layers, "inflate", counting)
     return counts
 

@@ -127,9 +127,9 @@ def test_bad_config_json(tmp_path: Path) -> None:
 
 
 def test_oversized_metadata_is_refused_before_reading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import harness.archive.context as context
+    import harness.archive.read_context as read_context
 
-    monkeypatch.setattr(context, "MAX_JSON_BYTES", 100)
+    monkeypatch.setattr(read_context, "MAX_JSON_BYTES", 100)
     _fails(A.docker_oci(tmp_path / "a.tar", [IMAGE]), "exceeds the 0 MiB limit for metadata")
 
 

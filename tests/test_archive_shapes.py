@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.archive import read_archive
-from harness.commands.inspect import describe, render_text
+from harness.report.inspect_text import describe, render_text
 from harness.findings import Category
 from harness.image import Platform, ReferrerKind
 from tests import archives as A

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.archive.layers import _with_tarfile, iter_layer_files
 from harness.errors import MalformedArchive
 from harness.image import FileEntry
+from harness.tar.listing import _with_tarfile, iter_layer_files
 
 NAMES = st.one_of(
     st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\0"), min_size=1, max_size=40),

@@ -113,6 +113,6 @@ def test_sources_that_are_not_files(tmp_path: Path, capsys: pytest.CaptureFixtur
         calls.append(source)
         return Path(shutil.copy(saved, workdir / "x.tar"))
 
-    monkeypatch.setitem(sys.modules, "harness.sources", types.SimpleNamespace(materialize=materialize))
+    monkeypatch.setitem(sys.modules, "harness.engines.image_refs", types.SimpleNamespace(materialize=materialize))
     assert main(["reference", "docker-28:a:1", "-o", str(tmp_path / "r.tar")]) == 0
     assert calls == ["docker-28:a:1"] and read_archive(tmp_path / "r.tar").images[0].repo_tags == ("a:1",)

@@ -103,7 +103,7 @@ def test_engine_sources_are_materialized_in_a_removed_workdir(
         workdirs.append(workdir)
         return A.docker_oci(workdir / "saved.tar", [IMAGE])
 
-    monkeypatch.setitem(sys.modules, "harness.sources", types.SimpleNamespace(materialize=materialize))
+    monkeypatch.setitem(sys.modules, "harness.engines.image_refs", types.SimpleNamespace(materialize=materialize))
     a = A.docker_oci(tmp_path / "a.tar", [IMAGE])
     code, out, _ = run(capsys, a, "docker-28:test:latest", "--format", "json")
     assert code == 0 and json.loads(out)["b"] == "docker-28:test:latest"

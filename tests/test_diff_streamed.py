@@ -7,18 +7,21 @@ decided by the walk itself; the others must make it give up.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import tarfile
+from collections import Counter
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tests.memlayer import F, MemLayer, layer
 
-from harness.archive.tarblocks import TarBlocks, Unusual
-from harness.diff import files, sort_findings
-from harness.diff.files import _compare_indexed, _Diverged, _encoding_only, _walk_side_by_side, compare_files
+from harness.diff import sort_findings
+from harness.diff.layer_files import _compare_indexed, _encoding_only, compare_files
+from harness.diff.walk import Diverged, SideBySide
 from harness.image import Compression
+from harness.tar.blocks import TarBlocks, Unusual
 
 BIG = bytes(range(256)) * 6000  # 1.5 MB: more than one read chunk
 BASE = [
@@ -42,8 +45,8 @@ def check(a_files: list[F], b_files: list[F], *, walked: bool, fmt: int = tarfil
     got = sort_findings(compare_files("w", a, b))
     assert got == expected(a, b)
     try:
-        walk = sort_findings(_walk_side_by_side("w", a, b) or [_encoding_only("w", a, b)])
-    except (_Diverged, Unusual):
+        walk = sort_findings(SideBySide("w", a, b).findings() or [_encoding_only("w", a, b)])
+    except (Diverged, Unusual):
         assert not walked, "the walk gave up on layers that list the same paths in the same order"
     else:
         assert walk == got
@@ -52,6 +55,29 @@ def check(a_files: list[F], b_files: list[F], *, walked: bool, fmt: int = tarfil
 
 def edit(files: list[F], which: str, **changes: object) -> list[F]:
     return [F(**{**f.__dict__, **changes}) if f.path == which else f for f in files]
+
+
+def sha256(data: bytes) -> str:
+    """The digest hashlib gives, which every content finding must carry."""
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+class Counting(io.BytesIO):
+    """A layer's bytes that count, per layer, how many of them were read."""
+
+    def __init__(self, data: bytes, read: Counter[str], key: str) -> None:
+        super().__init__(data)
+        self._read, self._key = read, key
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        n = super().readinto(b)
+        self._read[self._key] += n
+        return n
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = super().read(size)
+        self._read[self._key] += len(data)
+        return data
 
 
 @pytest.mark.parametrize("fmt", [tarfile.PAX_FORMAT, tarfile.GNU_FORMAT, tarfile.USTAR_FORMAT])
@@ -65,7 +91,9 @@ def test_one_changed_file_is_found_by_the_walk(fmt: int, compression: Compressio
 
 @pytest.mark.parametrize("data", [BIG[:-1] + b"!", b"!" + BIG[1:], BIG + b"more", b"short"])
 def test_large_file_differences_have_true_digests(data: bytes) -> None:
-    check(BASE, edit(BASE, "etc/big.bin", data=data), walked=True)
+    got = check(BASE, edit(BASE, "etc/big.bin", data=data), walked=True)
+    assert [(f.category.value, f.where, f.a, f.b) for f in got] == [("content", "w:etc/big.bin", sha256(BIG),
+                                                                    sha256(data))]
 
 
 @pytest.mark.parametrize("compression", [Compression.NONE, Compression.GZIP])
@@ -84,11 +112,12 @@ def test_many_changed_large_files_have_true_digests_and_cost_one_extra_read(comp
             return io.BytesIO(self.tar)
 
     a, b = (Counted(layer(files, compression).tar, compression) for files in (big, b_files))
-    got = sort_findings(_walk_side_by_side("w", a, b))
+    got = sort_findings(SideBySide("w", a, b).findings())
     assert got == expected(a, b)
     assert [f.where for f in got] == [f"w:lib/{i:02}.so" for i in sorted(changed)]
+    assert [(f.a, f.b) for f in got] == [(sha256(big[i].data), sha256(b_files[i].data)) for i in sorted(changed)]
     opens.clear()
-    _walk_side_by_side("w", a, b)
+    SideBySide("w", a, b).findings()
     assert opens.count(a.diff_id) <= 2 and opens.count(b.diff_id) <= 2
 
 
@@ -112,7 +141,7 @@ def test_only_encoding_differs_is_archive_format() -> None:
     got = sort_findings(compare_files("w", a, b))
     assert got == expected(a, b)
     assert [f.category.value for f in got] == ["archive-format"]
-    _walk_side_by_side("w", a, b)
+    assert SideBySide("w", a, b).findings() == []  # the walk finds no file that differs: the encoding does
 
 
 @pytest.mark.parametrize("b_files", [
@@ -126,35 +155,27 @@ def test_added_removed_or_moved_paths_agree_with_indexing(b_files: list[F]) -> N
 @pytest.mark.parametrize("where", [0, 300, 599])
 @pytest.mark.parametrize("count", [1, 100])
 def test_files_added_or_removed_are_merged_where_the_walk_parts(compression: Compression, where: int,
-                                                                 count: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No start over: B read once, A once more (names only) to rule out repeated paths; the merge
-    hands back to the walk right after the added or removed files."""
-    opens: list[str] = []
-    ran_to_the_end: list[bool] = []
-    merge_phase = files._merge_phase
-
-    def watched(*args: object) -> bool:
-        ran_to_the_end.append(merge_phase(*args))  # type: ignore[arg-type]
-        return ran_to_the_end[-1]
-
-    monkeypatch.setattr(files, "_merge_phase", watched)
+                                                                 count: int) -> None:
+    """No start over: B read once, to its end; A at most once more (names only) to rule out repeated
+    paths; one merge phase, which hands back to the walk right after the added or removed files."""
+    read: Counter[str] = Counter()
 
     class Counted(MemLayer):
         def uncompressed(self) -> io.BytesIO:
-            opens.append(self.diff_id)
-            return io.BytesIO(self.tar)
+            return Counting(self.tar, read, self.diff_id)
 
     new = [F(f"aaa/new{i}.txt", b"new %d" % i) for i in range(count)]
     with_new = MANY[:where] + new + MANY[where:]
     for a_files, b_files, kind in ((MANY, with_new, "added"), (with_new, MANY, "removed")):
         a, b = (Counted(layer(files, compression).tar, compression) for files in (a_files, b_files))
-        opens.clear()
-        got = _walk_side_by_side("w", a, b)
-        assert (opens.count(a.diff_id), opens.count(b.diff_id)) == (2, 1)
+        read.clear()
+        walk = SideBySide("w", a, b)
+        got = walk.findings()
+        assert read[b.diff_id] == len(b.tar) and read[a.diff_id] <= 2 * len(a.tar)
         assert sorted((f.category.value, f.where) for f in got) == sorted((kind, f"w:{f.path}") for f in new)
         assert sort_findings(got) == expected(a, b)
-        assert ran_to_the_end == [False]
-        ran_to_the_end.clear()
+        [(start, end)] = walk.merged  # A's members the merge read: the new files and as many of the rest
+        assert end - start <= 2 * count + 1  # (merging to the end would read all of A after `where`)
 
 
 def test_unusual_tars_fall_back_to_tarfile() -> None:

@@ -23,7 +23,10 @@ from typing import Any, Iterator
 import pytest
 
 from harness.engines import daemon
-from harness.engines.farm import Farm, default_home, package_cache
+from harness.engines.farm import Farm
+from harness.settings import default_home, package_cache
+
+pytestmark = pytest.mark.engines  # farms of their own, broken on purpose
 
 KILLED, VANISHED, HEALTHY = "docker-28.5.2-overlay2", "docker-26.1.5-overlay2", "docker-28.5.2-containerd"
 

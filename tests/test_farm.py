@@ -10,9 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from harness.engines import daemon
 from harness.engines.adapter import Engine
-from harness.engines.farm import Farm, default_home
+from harness.engines.farm import Farm
+from harness.settings import default_home
 
 
 def _cli(endpoint: str, *args: str) -> str:
@@ -46,6 +49,7 @@ def test_status_json_and_docker_cli_agree_with_the_engine_id(engine: Engine) -> 
     assert cli_id == engine.id
 
 
+@pytest.mark.engines  # a farm of its own
 def test_down_stops_exactly_the_processes_it_started() -> None:
     """A second farm in its own home: `down` ends its daemon and the daemon's children, nothing else."""
     shared = Farm()

@@ -22,10 +22,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness.archive import read_archive
-from harness.commands import inspect as inspect_command
 from harness.diff import diff_archives
 from harness.errors import HarnessError
 from harness.image import Archive
+from harness.report import inspect_text
 from harness.report.diff_text import render_json, render_text
 from tests import archives as A
 
@@ -56,8 +56,8 @@ JSON_VALUES = st.recursive(
 
 def _consume(archive: Archive, original: Archive) -> None:
     """What the CLI does with an archive that reads: describe it with file counts, diff it, render both."""
-    view = inspect_command.describe(archive, count_files=True)
-    inspect_command.render_text(view).encode("utf-8", "backslashreplace")
+    view = inspect_text.describe(archive, count_files=True)
+    inspect_text.render_text(view).encode("utf-8", "backslashreplace")
     json.dumps(view)
     result = diff_archives(original, archive)
     render_text(result, limit=None).encode("utf-8", "backslashreplace")

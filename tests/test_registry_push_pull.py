@@ -11,8 +11,8 @@ import pytest
 
 from harness.corpus import RunCorpus
 from harness.engines.adapter import Engine
+from harness.engines.registry import Registry
 from harness.errors import ImageNotFound
-from harness.registry import Registry
 
 def _diff_ids(archive: Path) -> list[str]:
     """diff_ids from the archive's own config, read with tarfile: independent of the harness's readers."""

@@ -23,9 +23,11 @@ from typing import Iterator
 import pytest
 
 from harness.engines import daemon
-from harness.engines.farm import default_home, package_cache
+from harness.settings import default_home, package_cache
 from harness.engines.packages import DebianSource, DebPackage
 from tests.remotekit import dockerd_launch, free_port, run_round_trip
+
+pytestmark = pytest.mark.engines  # a dockerd of its own behind sshd
 
 SSHD = DebianSource("openssh-server-bookworm", (DebPackage("openssh-server", "bookworm"),
                                                  DebPackage("libwrap0", "bookworm")))

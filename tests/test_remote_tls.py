@@ -18,6 +18,8 @@ import pytest
 from harness.engines import daemon
 from tests.remotekit import dockerd_launch, free_port, run_round_trip
 
+pytestmark = pytest.mark.engines  # a dockerd of its own behind TLS
+
 
 def _openssl(*args: str, cwd: Path) -> None:
     subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)

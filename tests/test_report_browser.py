@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.plugins.checks import CHECKS as SUITE_CHECKS
 from harness.report.html import cell_id, render_html
 from tests.chromium import FLAGS, Browser, chromium_binary
 from tests.reportkit import CHECKS, CONFIG_DRIFT, ENGINES, drifting, make_report
@@ -47,7 +48,7 @@ def test_matrix_renders_and_a_click_opens_the_cell(chromium: str, tmp_path: Path
                   "message": "AssertionError: the retry downloaded 50340152 of 50340152 bytes again"},
               ("digest-preservation", ENGINES[1], "large"): {"outcome": "error", "message": "skopeo copy failed"}}
     page = tmp_path / "index.html"
-    page.write_text(render_html(make_report(changes=staged)))
+    page.write_text(render_html(make_report(changes=staged), SUITE_CHECKS))
 
     with Browser(chromium, tmp_path / "profile", page.as_uri()) as browser:
         assert browser.wait_for("document.readyState === 'complete' && document.querySelectorAll('td.cell').length")
@@ -76,7 +77,7 @@ def test_matrix_renders_and_a_click_opens_the_cell(chromium: str, tmp_path: Path
 def test_a_fragment_opens_its_cell_without_a_click(chromium: str, tmp_path: Path) -> None:
     """A shared link (``index.html#cell=CHECK/ENGINE``) opens that cell: chromium's --dump-dom after the script ran."""
     page = tmp_path / "index.html"
-    page.write_text(render_html(make_report(changes=drifting(ENGINES[2]))))
+    page.write_text(render_html(make_report(changes=drifting(ENGINES[2])), SUITE_CHECKS))
     target = cell_id("save-determinism", ENGINES[2])
     flags = [f for f in FLAGS if not f.startswith("--remote-debugging")]
     proc = subprocess.run([chromium, *flags, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",

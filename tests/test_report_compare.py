@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from harness.report.compare import host_differences, merge
+from harness.plugins.checks import CHECKS as SUITE_CHECKS
 from harness.report.html import cell_id, render_html
 from tests.reportkit import ENGINES, make_report, validator, write
 
@@ -49,7 +50,7 @@ def test_one_host_twice_is_told_apart_by_run() -> None:
 
 
 def test_merged_matrix_renders_every_host_row_and_an_empty_cell_where_nothing_ran() -> None:
-    page = render_html(merge(_two_hosts()))
+    page = render_html(merge(_two_hosts()), SUITE_CHECKS)
     assert f'data-cell="{cell_id("delta", "ci-b/docker-20.10.24-overlay2")}"' in page
     row = page.split("<th>ci-b/docker-20.10.24-overlay2", 1)[1].split("</tr>", 1)[0]
     assert row.count('title="not run"') == 1

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.plugins.checks import CHECKS as SUITE_CHECKS
 from harness.report.html import cell_id, render_html, split_where
 from tests.reportkit import CHECKS, CONFIG_DRIFT, ENGINES, drifting, make_report, write
 
@@ -45,7 +46,7 @@ def _parse(page: str) -> _Tags:
 
 
 def test_page_is_self_contained() -> None:
-    page = render_html(make_report(changes=drifting(ENGINES[0])))
+    page = render_html(make_report(changes=drifting(ENGINES[0])), SUITE_CHECKS)
     tags = _parse(page)
     assert not [t for t, a in tags.tags if t in ("link", "img", "iframe") or (t == "script" and a.get("src"))]
     assert not re.search(r"(?:src|href)\s*=\s*[\"']?(?:https?:)?//", page)
@@ -56,7 +57,7 @@ def test_page_is_self_contained() -> None:
 def test_matrix_has_a_coloured_cell_per_check_and_row() -> None:
     report = make_report(changes={**drifting(ENGINES[0]),
                                   ("pull-resume", ENGINES[2], "large"): {"outcome": "error", "message": "gone"}})
-    tags = _parse(render_html(report)).tags
+    tags = _parse(render_html(report, SUITE_CHECKS)).tags
     cells = {a["data-cell"]: a["class"] for t, a in tags if t == "td" and a.get("data-cell")}
     assert set(cells) == {cell_id(c, e) for c in CHECKS for e in ENGINES}
     assert cells[cell_id("save-determinism", ENGINES[0])] == "cell o-fail"
@@ -71,7 +72,7 @@ def test_matrix_has_a_coloured_cell_per_check_and_row() -> None:
 def test_a_cell_lists_its_findings_by_entry_field_and_both_values() -> None:
     report = make_report(changes={("reference-conformance", ENGINES[1], "basic"): {
         "outcome": "fail", "findings": CONFIG_DRIFT, "message": "AssertionError: config changed"}})
-    page = render_html(report)
+    page = render_html(report, SUITE_CHECKS)
     section = page.split(f'id="{cell_id("reference-conformance", ENGINES[1])}"', 1)[1].split("</section>", 1)[0]
     assert "AssertionError: config changed" in section
     assert "config (1)" in section and "mode (1)" in section
@@ -82,7 +83,8 @@ def test_a_cell_lists_its_findings_by_entry_field_and_both_values() -> None:
 
 def test_many_findings_are_cut_with_a_count() -> None:
     many = [{"category": "mtime", "where": f"archive:blobs/sha256/{i:064x}", "a": 0, "b": 1} for i in range(55)]
-    page = render_html(make_report(changes={("round-trip", ENGINES[0], "basic"): {"outcome": "fail", "findings": many}}))
+    page = render_html(make_report(changes={("round-trip", ENGINES[0], "basic"): {"outcome": "fail", "findings": many}}),
+                       SUITE_CHECKS)
     assert "… and 15 more (all are in report.json)" in page
 
 
@@ -99,7 +101,7 @@ def test_split_where(where: str, field: tuple[str, str]) -> None:
 def test_charts_show_each_measurement() -> None:
     report = make_report(changes={("pull-resume", ENGINES[1], "large"): {"metrics": {"wasted_bytes": 20_136_060}},
                                   ("concurrent-clients", ENGINES[2], "basic"): {"metrics": {"list_failed_pct": 13.3}}})
-    page = render_html(report)
+    page = render_html(report, SUITE_CHECKS)
     charts = page.split('id="charts"', 1)[1].split("</section>", 1)[0]
     for title in ("Archive size — basic", "Archive size — large", "Save time — large", "Bytes wasted — large",
                   "Failed listings — basic", "Update cost per engine"):
@@ -112,7 +114,7 @@ def test_charts_show_each_measurement() -> None:
 def test_canonical_digests_group_equal_images() -> None:
     odd = "sha256:" + "0d" * 32
     page = render_html(make_report(changes={("reference-conformance", ENGINES[2], "large"): {
-        "metrics": {"canonical_digest": odd}}}))
+        "metrics": {"canonical_digest": odd}}}), SUITE_CHECKS)
     digests = page.split('id="digests"', 1)[1].split("</section>", 1)[0]
     assert digests.count('class="mono g0"') == 2 * len(ENGINES) - 1 and digests.count('class="mono g1"') == 1
     assert odd in digests

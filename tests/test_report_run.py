@@ -17,8 +17,10 @@ from typing import Iterator
 
 import pytest
 
-from harness.engines.farm import default_home, package_cache
+from harness.settings import default_home, package_cache
 from tests.reportkit import validator
+
+pytestmark = pytest.mark.engines  # `run` on a farm of its own
 
 ENGINE = "docker-28.5.2-overlay2"
 

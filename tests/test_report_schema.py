@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from harness.report.document import load_report
-from harness.report.results import ResultCollector
 from harness.errors import UsageError
+from harness.plugins.results import ResultCollector
+from harness.report.report_json import load_report
 from tests.reportkit import drifting, make_report, validator, write
 
 
@@ -30,7 +29,7 @@ def _logreport(when: str, outcome: str, data: dict[str, Any]) -> pytest.TestRepo
 
 
 def test_collected_document_is_valid_and_redacts_passwords() -> None:
-    collector = ResultCollector(SimpleNamespace())  # type: ignore[arg-type]
+    collector = ResultCollector(None, "20260101-000000-aaaaaa")
     info = {"id": "e", "endpoint": "tcp://ci:s3cret@build-1:2376", "version": "28.5.2", "storage": "containerd",
             "os": "linux", "arch": "amd64"}
     data = {"check": "save-determinism", "engine": "e", "engine_info": info, "image": "basic",
@@ -47,7 +46,7 @@ def test_collected_document_is_valid_and_redacts_passwords() -> None:
 
 
 def test_an_unreached_engine_still_has_every_field() -> None:
-    collector = ResultCollector(SimpleNamespace())  # type: ignore[arg-type]
+    collector = ResultCollector(None, "20260101-000000-aaaaaa")
     data = {"check": "round-trip", "engine": "tcp://far:2376", "engine_info": None, "image": "basic",
             "findings": [], "metrics": {}}
     collector.pytest_runtest_logreport(_logreport("setup", "failed", data))

@@ -23,7 +23,7 @@ from filelock import FileLock
 
 from harness.corpus import RunCorpus
 from harness.engines.adapter import Engine
-from harness.registry import Registry
+from harness.engines.registry import Registry
 
 CHECKS = "repeated_saves or push_to_several"
 

@@ -24,8 +24,11 @@ from typing import Iterator
 import pytest
 
 from harness.engines.adapter import Engine
-from harness.engines.farm import Farm, default_home, package_cache
+from harness.engines.farm import Farm
 from harness.reference.build import build_from_layers
+from harness.settings import default_home, package_cache
+
+pytestmark = pytest.mark.engines  # a daemon of its own, given to `run` as the user's
 
 ENGINE = "docker-28.5.2-containerd"
 SUITES = ["suites/test_round_trip.py", "suites/test_repodigests_unique.py", "suites/test_delta.py",
@@ -83,7 +86,7 @@ def _assert_untouched(engine: Engine, before: dict[str, tuple[list[str], list[st
     ours = [t for tags, _ in after.values() for t in tags if "imgharness-run-" in t]
     assert ours == [], f"the run left its tags behind: {ours}"
     assert set(after) == set(before), f"the run left images behind: {set(after) - set(before)}"
-    assert engine.api.containers(all=True) == [], "the run left containers behind"
+    assert engine.containers() == [], "the run left containers behind"
 
 
 def test_a_run_touches_only_what_it_created(user_engine: tuple[Engine, Path]) -> None:

@@ -1,10 +1,10 @@
 """Streaming readers for every image archive format, into the model of `harness.image`.
 
     read_archive(path)  →  Archive
-      tarindex    one pass over the file: headers, sha256 of every entry, offsets
-      context     blob lookup, bounded JSON, digest checks → Archive.problems
-      oci         index.json → (nested indexes) → manifests → config + layers
-      docker      manifest.json → config + layers (legacy, podman, skopeo, ggcr)
+      tarindex      one pass over the file: headers, sha256 of every entry, offsets
+      read_context  blob lookup, bounded JSON, digest checks → Archive.problems
+      oci           index.json → (nested indexes) → manifests → config + layers
+      docker        manifest.json → config + layers (legacy, podman, skopeo, ggcr)
 
 Formats (`ArchiveFormat`): ``oci-layout`` with ``manifest.json`` is a Docker >= 25
 save (DOCKER_OCI); ``oci-layout`` alone a plain OCI layout (OCI);
@@ -20,10 +20,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, Mapping
 
-from harness.archive.context import ReadContext
 from harness.archive.docker import digest_in_name, image_from_item, is_legacy, read_manifest_json
 from harness.archive.jsonsafe import MAX_JSON_BYTES, expect, load_json
 from harness.archive.oci import OciContents, read_oci
+from harness.archive.read_context import ReadContext
 from harness.archive.refnames import familiar
 from harness.archive.tarindex import IndexedEntry, build_index, normalize
 from harness.errors import ArchiveError, MalformedArchive

@@ -30,9 +30,10 @@ from typing import IO, TYPE_CHECKING, Any, BinaryIO, cast
 
 import zstandard
 
-from harness.archive.streams import CHUNK, readinto
-from harness.errors import MalformedArchive, UsageError
+from harness.errors import MalformedArchive
 from harness.image import Compression
+from harness.settings import MAX_INFLATE_RATIO as RATIO_ENV, max_inflate_ratio
+from harness.tar.streams import CHUNK, Wrapper, readinto
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 MAGIC_LEN = 4
-RATIO_ENV = "IMGHARNESS_MAX_INFLATE_RATIO"
 RATIO = 100
 ALLOWANCE = 1 << 20
 
@@ -71,11 +71,7 @@ def detect(head: bytes) -> Compression:
 
 def max_inflated(size: int) -> int | None:
     """How many bytes `size` compressed bytes may inflate to; None when the user lifted the limit."""
-    value = os.environ.get(RATIO_ENV, "").strip()
-    try:
-        ratio = int(value) if value else RATIO
-    except ValueError:
-        raise UsageError(f"{RATIO_ENV}={value!r} is not a whole number") from None
+    ratio = max_inflate_ratio(RATIO)
     return ratio * size + ALLOWANCE if ratio > 0 else None
 
 
@@ -99,19 +95,15 @@ def open_maybe_compressed(path: str) -> tuple[IO[bytes], Compression]:
     return inflate(cast(IO[bytes], f), comp, size=size), comp
 
 
-class _Inflated(io.RawIOBase):
+class _Inflated(Wrapper):
     """Adapts an inflater: errors become MalformedArchive, output stops at `max_inflated`, closing closes the source."""
 
     def __init__(self, inner: Any, source: IO[bytes], size: int) -> None:
-        super().__init__()
+        super().__init__(source)
         self._inner = inner
-        self._source = source
         self._size = size
         self._limit = max_inflated(size)
         self._out = 0
-
-    def readable(self) -> bool:
-        return True
 
     def readinto(self, b: WriteableBuffer) -> int:
         try:
@@ -125,36 +117,26 @@ class _Inflated(io.RawIOBase):
                 hint=f"{RATIO_ENV}=N allows N times the compressed size, 0 no limit; default {RATIO}")
         return n
 
-    def close(self) -> None:
-        if not self.closed:
-            try:
-                self._inner.close()
-            finally:
-                self._source.close()
-        super().close()
+    def _release(self) -> None:
+        try:
+            self._inner.close()
+        finally:
+            self._raw.close()
 
 
-class _ZstdReader(io.RawIOBase):
+class _ZstdReader(Wrapper):
     """zstd inflater over all frames of a stream: reads bounded by the caller's buffer, a cut frame is an error."""
 
     def __init__(self, raw: IO[bytes]) -> None:
-        super().__init__()
         self._frames = _ZstdFrames(raw)
-        self._reader = zstandard.ZstdDecompressor().stream_reader(cast(IO[bytes], self._frames), read_across_frames=True)
-
-    def readable(self) -> bool:
-        return True
+        super().__init__(zstandard.ZstdDecompressor().stream_reader(cast(IO[bytes], self._frames),
+                                                                   read_across_frames=True))
 
     def readinto(self, b: WriteableBuffer) -> int:
-        n = int(self._reader.readinto(b))
+        n = int(self._raw.readinto(b))
         if not n and not self._frames.between_frames:
             raise MalformedArchive("corrupt compressed data: zstd stream ends inside a frame")
         return n
-
-    def close(self) -> None:
-        if not self.closed:
-            self._reader.close()
-        super().close()
 
 
 class _ZstdFrames:

@@ -12,9 +12,9 @@ import posixpath
 import re
 from typing import Any, Mapping
 
-from harness.archive.context import ReadContext
 from harness.archive.jsonsafe import expect
 from harness.archive.layers import IMPLIED_MEDIA_TYPES, MissingLayer
+from harness.archive.read_context import ReadContext
 from harness.archive.refnames import familiar
 from harness.archive.tarindex import normalize
 from harness.errors import MalformedArchive
@@ -63,7 +63,9 @@ def image_from_item(ctx: ReadContext, item: Mapping[str, Any], i: int, k: int) -
     config_entry = ctx.find(config_path, f"{what}.Config")
     named = _named_digest(config_path)
     paths = list(item.get("Layers") or [])
-    raw, config, diff_ids = b"", {}, tuple("" for _ in paths)
+    raw: bytes = b""
+    config: Mapping[str, Any] = {}
+    diff_ids: tuple[str, ...] = tuple("" for _ in paths)
     if config_entry is None:
         ctx.missing(f"image[{k}].config", digest_in_name(config_path) or config_path, f"the config {what} names")
     else:

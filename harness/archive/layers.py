@@ -1,9 +1,9 @@
-"""Layers read from an archive, and the file listing inside any layer tar.
+"""Layers read from an archive.
 
 A layer holds no bytes: it keeps an opener on its blob (a window of the outer
 file) and inflates on demand.  `files()` is the expensive call (it reads and
-hashes the whole layer), which is why the differ asks for it only when two
-layers' digests differ.
+hashes the whole layer, `harness.tar.listing`), which is why the differ asks
+for it only when two layers' digests differ.
 """
 
 from __future__ import annotations
@@ -11,14 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import IO, Iterator, cast
 
-from harness.archive import inflated
+from harness.archive import inflated_digests
 from harness.archive.compression import inflate
-from harness.archive.inflated import Recording
-from harness.archive.streams import ForwardReader, Labelled, ReadAhead, drain, hash_exact
-from harness.archive.tarblocks import TarBlocks, Unusual
-from harness.archive.tarscan import has_data, iter_members, tar_header
+from harness.archive.inflated_digests import Recording
 from harness.errors import MalformedArchive
 from harness.image import Compression, FileEntry, Opener
+from harness.tar.listing import iter_layer_files
+from harness.tar.streams import Labelled, ReadAhead
 
 # Media types implied for formats whose manifest.json names no media type.
 IMPLIED_MEDIA_TYPES = {
@@ -55,9 +54,9 @@ class ArchiveLayer:
         """Inflated by a thread of its own; read to the end, it also settles the layer's diff_id check."""
         if self.compression is Compression.NONE:
             return self.compressed()
-        key = inflated.key_of(self.digest, self.size)
+        key = inflated_digests.key_of(self.digest, self.size)
         stream = cast(IO[bytes], ReadAhead(inflate(self.opener(), self.compression, size=self.size)))
-        if not inflated.known(key):
+        if not inflated_digests.known(key):
             stream = cast(IO[bytes], Recording(stream, key))
         return cast(IO[bytes], Labelled(stream, self.what, self.archive or None))
 
@@ -104,50 +103,3 @@ class MissingLayer:
 
     def files(self) -> Iterator[FileEntry]:
         raise self._absent()
-
-
-def iter_layer_files(opener: Opener, what: str, *, path: str | None = None) -> Iterator[FileEntry]:
-    """Stream the members of the layer tar that `opener` yields, hashing regular files' content.
-
-    Members are read as raw blocks (`tarblocks`), two to three times faster
-    than through tarfile; from the first member that reader leaves to tarfile
-    (extension runs, sparse files, broken input) tarfile reads the rest.
-    Errors name the layer (`what`) and the archive file (`path`): layers are
-    read after `read_archive` returned, often with another archive beside.
-    """
-    done = 0
-    try:
-        with opener() as stream:
-            blocks = TarBlocks(stream)
-            while (member := blocks.next()) is not None:
-                digest = blocks.content_digest(member.size) if member.data else None
-                entry = FileEntry(done, member.header(), digest)
-                done += 1
-                yield entry
-            blocks.drain()
-        return
-    except MalformedArchive as e:
-        if e.path is not None:  # the stream itself broke (inflating, the file): tarfile would meet it again
-            raise
-    except Unusual:
-        pass  # tarfile decides, and words any error the same way as everywhere
-    yield from _with_tarfile(opener, what, path, skip=done)
-
-
-def _with_tarfile(opener: Opener, what: str, path: str | None, *, skip: int) -> Iterator[FileEntry]:
-    """The members from position `skip` on, read with tarfile (the ones before are passed over unhashed)."""
-    try:
-        with ForwardReader(opener()) as reader:
-            for position, ti in enumerate(iter_members(reader, strict_names=False)):
-                if position < skip:
-                    continue
-                digest = None
-                if has_data(ti):
-                    reader.seek(ti.offset_data)
-                    digest, _ = hash_exact(reader, ti.size)
-                yield FileEntry(position, tar_header(ti), digest)
-            drain(reader)
-    except MalformedArchive as e:
-        if e.path is not None:
-            raise
-        raise MalformedArchive(f"{what}: {e.message}", path=path, hint=e.hint) from e

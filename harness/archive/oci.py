@@ -24,9 +24,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from harness.archive.context import ReadContext, check_digest_string
 from harness.archive.jsonsafe import expect
 from harness.archive.layers import MissingLayer
+from harness.archive.read_context import ReadContext, check_digest_string
 from harness.archive.refnames import familiar
 from harness.archive.tarindex import IndexedEntry
 from harness.errors import MalformedArchive
@@ -206,7 +206,8 @@ def _index(walk: _Walk, desc: Descriptor, e: IndexedEntry, raw: bytes, doc: Mapp
 
 def _kind(m: _Manifest) -> ReferrerKind | None:
     """None for an image; else what kind of non-image manifest this is."""
-    layers = m.doc.get("layers") if isinstance(m.doc.get("layers"), list) else []
+    found = m.doc.get("layers")
+    layers: list[Any] = found if isinstance(found, list) else []
     in_toto = bool(layers) and all(isinstance(d, dict) and d.get("mediaType") == IN_TOTO for d in layers)
     if m.descriptor.annotations.get(REFERENCE_TYPE) == ATTESTATION_MANIFEST or in_toto:
         return ReferrerKind.ATTESTATION
@@ -225,7 +226,9 @@ def _image(ctx: ReadContext, m: _Manifest, k: int, reached: set[str]) -> Image:
     config_desc = descriptor(m.doc.get("config"), f"archive:{m.entry}:$.config")
     config_entry = _present(ctx, config_desc, f"archive:{m.entry}:$.config", f"image[{k}].config", "config")
     docs = expect(m.doc.get("layers") or [], list, f"archive:{m.entry}:$.layers")
-    raw_config, config, diff_ids = b"", {}, tuple("" for _ in docs)
+    raw_config: bytes = b""
+    config: Mapping[str, Any] = {}
+    diff_ids: tuple[str, ...] = tuple("" for _ in docs)
     if config_entry is not None:
         reached.add(config_entry.name)
         raw_config, config, diff_ids = ctx.config(config_entry, f"config {config_desc.digest}")

@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from typing import IO, Callable, Iterable, cast
 
 from harness.archive.compression import MAGIC_LEN, detect, open_maybe_compressed
-from harness.archive.streams import CHUNK, ForwardReader, Window, hash_all, hash_exact, skip
-from harness.archive.tarscan import has_data, iter_members, tar_header
 from harness.errors import MalformedArchive
 from harness.image import Compression, Entry, EntryType, Opener
+from harness.tar.hashing import hash_all, hash_exact
+from harness.tar.members import has_data, iter_members, tar_header
+from harness.tar.streams import CHUNK, ForwardReader, Window, skip
 
 MAX_LINK_HOPS = 16
 

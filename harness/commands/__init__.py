@@ -18,9 +18,9 @@ def local_archive(source: str, workdir: Path) -> Path:
     if ":" not in source:
         raise UsageError(f"{source}: no such file", hint="give an archive path or ENGINE_ID:IMAGE_REF")
     try:
-        from harness.sources import materialize
+        from harness.engines.image_refs import materialize
     except ModuleNotFoundError as e:
-        if e.name != "harness.sources":
+        if e.name not in ("harness.engines", "harness.engines.image_refs"):
             raise
         raise UsageError(f"{source}: no such file, and saving from engines is not available in this build") from e
     workdir.mkdir(parents=True, exist_ok=True)

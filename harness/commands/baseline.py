@@ -22,7 +22,8 @@ from typing import Any
 from harness import progress
 from harness.commands.run import add_engine_options, run_suites
 from harness.errors import HarnessError, UsageError
-from harness.report.document import load_report, write_atomically
+from harness.plugins import options
+from harness.report.report_json import load_report, write_atomically
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--from-report", type=Path, help="read this report.json instead of running the suites")
         q.add_argument("--report-dir", type=Path, help="where the suite run writes its report (default: a temp dir)")
         add_engine_options(q, engine=False)
-        q.add_argument("--image", action="append", default=[], help="only these corpus images (repeatable)")
+        options.IMAGE.add_to(q)
         q.add_argument("-k", dest="keyword", help="only tests matching this pytest -k expression")
     record.set_defaults(func=run_record)
     check.set_defaults(func=run_check)
@@ -77,7 +78,7 @@ def _report_for(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     report_dir = args.report_dir or Path(tempfile.mkdtemp(prefix="imgharness-baseline-"))
     on_farm = args.engine in Farm().engines
     progress.say(f"running the suites on {args.engine} (report in {report_dir})")
-    extra = [a for image in args.image for a in ("--image", image)] + (["-k", args.keyword] if args.keyword else [])
+    extra = options.IMAGE.argv(args.image) + (["-k", args.keyword] if args.keyword else [])
     code = run_suites(report_dir, engines=[] if on_farm else [args.engine],
                       farm_engines=[args.engine] if on_farm else [], repeat=args.repeat, workers=args.workers,
                       pytest_args=extra, quiet=args.quiet, log=report_dir / "pytest.log")

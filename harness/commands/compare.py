@@ -26,9 +26,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from harness.plugins.checks import CHECKS
     from harness.report.compare import merge
     from harness.report.diff_text import value_text
-    from harness.report.document import OUTCOMES, load_report, write_atomically
+    from harness.report.report_json import OUTCOMES, load_report, write_atomically
     from harness.report.html import render_html
 
     if len(args.reports) < 2:
@@ -36,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     merged = merge([load_report(p) for p in args.reports])
     out = args.output or Path("reports") / merged["run"]["id"]
     write_atomically(out / "report.json", json.dumps(merged, indent=2))
-    write_atomically(out / "index.html", render_html(merged))
+    write_atomically(out / "index.html", render_html(merged, CHECKS))
     width = max(len(e["id"]) for e in merged["engines"]) if merged["engines"] else 0
     for engine in merged["engines"]:
         counts = Counter(r["outcome"] for r in merged["results"] if r["engine"] == engine["id"])

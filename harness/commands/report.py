@@ -18,10 +18,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.report.document import load_report, write_atomically
+    from harness.plugins.checks import CHECKS
+    from harness.report.report_json import load_report, write_atomically
     from harness.report.html import render_html
 
     out = args.output or args.report.with_name("index.html")
-    write_atomically(out, render_html(load_report(args.report)))
+    write_atomically(out, render_html(load_report(args.report), CHECKS))
     print(out)
     return 0

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Sequence
 
 from harness import progress
 from harness.errors import UsageError
-from harness.report.document import RUN_ID_ENV, new_run_id
+from harness.plugins import options
+from harness.report.report_json import new_run_id
 
 if TYPE_CHECKING:
     from harness.engines.lease import FarmLease
@@ -35,12 +36,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def add_engine_options(p: argparse.ArgumentParser, *, engine: bool = True) -> None:
-    """The options that choose engines and how the suites run (shared with `baseline`)."""
-    if engine:
-        p.add_argument("--engine", action="append", default=[], help="engine to test (repeatable; default: the farm)")
-        p.add_argument("--engines-file", help="inventory of engines (TOML)")
-        p.add_argument("--farm-engine", action="append", default=[], help="only these farm engines")
-    p.add_argument("--repeat", type=int, default=3, help="saves per check (default 3)")
+    """The options that choose engines and how the suites run (shared with `baseline`), as the pytest plugin
+    declares them (`harness.plugins.options`)."""
+    for option in (options.ENGINE, options.ENGINES_FILE, options.FARM_ENGINE) if engine else ():
+        option.add_to(p)
+    options.REPEAT.add_to(p)
     p.add_argument("-n", "--workers", default="2", help="pytest-xdist workers (default 2; 0 = in process)")
 
 
@@ -70,31 +70,22 @@ def run_suites(report_dir: Path, *, run_id: str | None = None, engines: Sequence
         (report_dir / stale).unlink(missing_ok=True)
     extra = list(pytest_args)
     targets = [] if any(Path(a.split("::")[0]).exists() for a in extra if not a.startswith("-")) else [str(SUITES)]
-    argv = [*targets, "-p", "no:cacheprovider", "--report-dir", str(report_dir),
-            f"--junitxml={report_dir / 'junit.xml'}", f"--repeat={repeat}", "-rfE"]
+    argv = [*targets, "-p", "no:cacheprovider", *options.REPORT_DIR.argv(report_dir),
+            *options.RUN_ID.argv(run_id or new_run_id()), f"--junitxml={report_dir / 'junit.xml'}",
+            *options.REPEAT.argv(repeat), "-rfE"]
     if workers != "0":
         argv += ["-n", workers, "--dist", "loadgroup"]
-    if quiet:
-        argv.append("-q")
-    for e in engines:
-        argv += ["--engine", e]
-    if engines_file:
-        argv += ["--engines-file", engines_file]
-    for e in farm_engines:
-        argv += ["--farm-engine", e]
+    argv += ["-q"] if quiet else options.PROGRESS_LINES.argv(True)
+    argv += [*options.ENGINE.argv(engines), *options.ENGINES_FILE.argv(engines_file),
+             *options.FARM_ENGINE.argv(farm_engines)]
     import pytest
-
-    from harness.report.matrix_progress import MatrixProgress
 
     uses_farm = "--farm" in extra or (not engines and not engines_file and "--no-farm" not in extra)
     lease = _start_farm(farm_engines) if uses_farm else None
-    previous = os.environ.get(RUN_ID_ENV)
-    os.environ[RUN_ID_ENV] = run_id or new_run_id()
     try:
         with open(log, "w") if log else contextlib.nullcontext(sys.stdout) as out, contextlib.redirect_stdout(out):
-            code = int(pytest.main(argv + extra, plugins=[] if quiet else [MatrixProgress()]))
+            code = int(pytest.main(argv + extra))
     finally:
-        _restore(RUN_ID_ENV, previous)
         if lease is not None:
             lease.release()
     _write_html(report_dir)
@@ -114,15 +105,9 @@ def _start_farm(ids: Sequence[str]) -> FarmLease:
     return lease
 
 
-def _restore(name: str, value: str | None) -> None:
-    if value is None:
-        os.environ.pop(name, None)
-    else:
-        os.environ[name] = value
-
-
 def _write_html(report_dir: Path) -> None:
-    from harness.report.document import load_report, write_atomically
+    from harness.plugins.checks import CHECKS
+    from harness.report.report_json import load_report, write_atomically
     from harness.report.html import render_html
 
     report = report_dir / "report.json"
@@ -130,4 +115,4 @@ def _write_html(report_dir: Path) -> None:
         print(f"imgharness: no {report}: the run stopped before its results were written; no index.html",
               file=sys.stderr)
         return
-    write_atomically(report_dir / "index.html", render_html(load_report(report)))
+    write_atomically(report_dir / "index.html", render_html(load_report(report), CHECKS))

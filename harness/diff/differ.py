@@ -12,7 +12,6 @@ not compared with each other.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
@@ -25,6 +24,7 @@ from harness.diff.metadata import compare_config, compare_manifest, compare_raw_
 from harness.diff.referrers import compare_referrer, one_side
 from harness.findings import Category, Finding, Ignores, summarize
 from harness.image import Archive, Image, ReferrerKind
+from harness.sorting import natural_key
 
 _ORDER = {c: k for k, c in enumerate(Category)}
 
@@ -42,14 +42,9 @@ class DiffResult:
     same_image: bool = True  # the same images (`same_images`), whatever the packaging and the ignores
 
 
-def _natural(text: str) -> list[tuple[int, int, str]]:
-    """Sort key that puts ``layer[2]`` before ``layer[10]``."""
-    return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", text) if p]
-
-
 def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
     """Deterministic order: by category (vocabulary order), then place, then values."""
-    return sorted(findings, key=lambda f: (_ORDER[f.category], _natural(f.where), repr(f.a), repr(f.b), f.note))
+    return sorted(findings, key=lambda f: (_ORDER[f.category], natural_key(f.where), repr(f.a), repr(f.b), f.note))
 
 
 def _identity(image: Image) -> dict[str, Any]:
@@ -80,7 +75,7 @@ def _all_findings(a: Archive, b: Archive) -> tuple[list[Finding], bool]:
         return problems, not _broken(problems)  # the same bytes: nothing can differ
     findings, same = _compared(a, b)
     # Last: checking compressed layers against their diff_ids needs them inflated, which comparing
-    # their files has just done for the layers that differ (`harness.archive.inflated`).
+    # their files has just done for the layers that differ (`harness.archive.inflated_digests`).
     problems = _problems("a", a) + _problems("b", b)
     return problems + findings, same and not _broken(problems)
 

@@ -18,7 +18,7 @@ from typing import Any, Mapping
 from harness.diff.explain import Explanation
 from harness.diff.headers import describe, header_changes
 from harness.diff.jsondiff import same_json
-from harness.diff.matching import first_divergence
+from harness.diff.matching import first_divergence, order_finding
 from harness.diff.metadata import SAME_JSON
 from harness.findings import Category, Finding
 from harness.image import Archive, Entry
@@ -72,9 +72,7 @@ def compare_entries(a: Archive, b: Archive, ex: Explanation) -> list[Finding]:
             findings.extend(_content(name, ea, eb, a, b, ex))
     divergence = first_divergence(list(by_a), list(by_b))
     if divergence:
-        k, x, y = divergence
-        note = f"entries in another order, first at common entry {k}"
-        findings.append(Finding(Category.ORDER, "archive", x, y, note))
+        findings.append(order_finding("archive", *divergence))
     loose_a, loose_b = _unreferenced(a), _unreferenced(b)
     findings += [
         Finding(Category.REMOVED, f"archive:{name}", describe(e.header, e.digest), None,

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from harness.findings import Category
+from harness.findings import Category, Finding
 from harness.image import EntryType, TarHeader
 
 TIME_RECORDS = frozenset({"atime", "ctime", "mtime"})
@@ -112,3 +112,16 @@ def header_changes(
                 ", ".join(name for name, _, _ in differing),
             ))
     return changes
+
+
+def file_findings(where: str, a: TarHeader, b: TarHeader, digests: tuple[str | None, str | None]
+                  ) -> list[Finding]:
+    """The findings at `where` for a file both layers hold: one per category of `header_changes`."""
+    return [Finding(c.category, where, c.a, c.b, c.note) for c in header_changes(a, b, digests=digests)]
+
+
+def one_sided(side: int, where: str, header: TarHeader, digest: str | None) -> Finding:
+    """A path only A (side 0: removed) or only B (side 1: added) lists."""
+    if side == 0:
+        return Finding(Category.REMOVED, where, describe(header, digest), None)
+    return Finding(Category.ADDED, where, None, describe(header, digest))

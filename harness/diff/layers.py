@@ -3,7 +3,7 @@
 Same diff_id, other stored digest: the layer was only recompressed, one
 `compression` finding and nothing else (unless both blobs are uncompressed:
 then one diff_id is false and the content differs). Other diff_id: the cause
-is inside the layer, so the files are compared (`harness.diff.files`). A
+is inside the layer, so the files are compared (`harness.diff.layer_files`). A
 layer on one side only is `added` / `removed`.  A layer whose blob one side
 lacks is compared by digest alone (the lack is that side's `missing` problem);
 where a config is missing, layers are aligned by stored digest.
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.diff.files import compare_files
+from harness.diff.layer_files import compare_files
 from harness.diff.matching import align_layers
 from harness.findings import Category, Finding
 from harness.image import Compression, Layer

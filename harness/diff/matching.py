@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 from typing import Callable, Sequence, TypeVar
 
+from harness.findings import Category, Finding
 from harness.image import Archive, Image, Referrer
 
 T = TypeVar("T")
@@ -112,6 +113,11 @@ def first_divergence(a: list[str], b: list[str]) -> tuple[int, str, str] | None:
         if x != y:
             return k, x, y
     return None
+
+
+def order_finding(where: str, k: int, x: str, y: str) -> Finding:
+    """The `order` finding for two sequences that first part at common entry `k`, `x` in A and `y` in B."""
+    return Finding(Category.ORDER, where, x, y, f"entries in another order, first at common entry {k}")
 
 
 def align_layers(

@@ -10,7 +10,6 @@ blobs.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any, Sequence
 
 from harness.diff.explain import Rewriter

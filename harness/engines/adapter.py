@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import socket
 import threading
 import time
@@ -29,8 +30,8 @@ from docker.tls import TLSConfig
 from harness.engines.identity import Identity, identify
 from harness.engines.spec import EngineSpec
 from harness.errors import EngineError, EngineUnavailable, ImageNotFound
+from harness.tar.streams import CHUNK
 
-CHUNK = 1 << 20
 DEFAULT_TIMEOUT = 600
 LIST_TRIES = 30
 
@@ -40,9 +41,9 @@ def translated(engine: str | None, ref: str | None = None) -> Iterator[None]:
     """Turn SDK and transport errors into harness errors, naming the engine."""
     try:
         yield
-    except docker.errors.NotFound as e:  # ImageNotFound is a NotFound
-        raise ImageNotFound(ref or "?", engine=engine, detail=str(e.explanation or "")[:300] or None) from e
     except docker.errors.APIError as e:
+        if isinstance(e, docker.errors.NotFound) and ref is not None:  # ImageNotFound is a NotFound
+            raise ImageNotFound(ref, engine=engine, detail=str(e.explanation or "")[:300] or None) from e
         raise EngineError(f"API error {e.status_code}: {e.explanation or e}", engine=engine) from e
     except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError,
             ConnectionError, FileNotFoundError) as e:
@@ -124,14 +125,19 @@ class Engine:
         with translated(self.id, ref):
             return dict(self.api.inspect_image(ref))
 
-    def images(self) -> list[dict[str, Any]]:
+    def images(self, *, retry: bool = True) -> list[dict[str, Any]]:
         """The engine's tagged images.
 
         A listing reads every image while other clients may be removing some, and image stores lose
         that race: containerd stores answer 404 "content digest …: not found" (7 of 74 listings on
         docker 28.5.2 while another client loaded and removed images), podman 4.3 answers 500 "image
         not known" (up to 88 of 150).  Listing changes nothing, so a failed one is asked again: 30
-        tries leave one listing in 10^7 failing at podman's rate; one that keeps failing is an error."""
+        tries leave one listing in 10^7 failing at podman's rate; one that keeps failing is an error.
+        With `retry=False` it is asked once, and a failure is the engine's answer (what the
+        concurrent-clients check measures)."""
+        if not retry:
+            with translated(self.id):
+                return list(self.api.images(all=False))
         failure: docker.errors.APIError | None = None
         with translated(self.id):
             for attempt in range(1, LIST_TRIES + 1):
@@ -180,10 +186,39 @@ class Engine:
             if not self.api.tag(ref, repository, tag):
                 raise EngineError(f"tag {ref} as {repository}:{tag} failed", engine=self.id)
 
+    def import_image(self, rootfs: bytes, repository: str, tag: str, changes: list[str]) -> str:
+        """`docker import` of a root filesystem tar, with Dockerfile `changes`; returns the new image's ID
+        (64 hex digits, as the engine reports it).  Podman's compat import ignores the tag: tag the ID."""
+        with translated(self.id, f"{repository}:{tag}"):
+            answer = str(self.api.import_image_from_data(rootfs, repository=repository, tag=tag, changes=changes))
+        found = re.search(r"(sha256:)?([0-9a-f]{64})", answer)
+        if not found:
+            raise EngineError(f"import of {repository}:{tag} gave no image ID: {answer[:200]}", engine=self.id)
+        return found.group(2)
+
     def remove(self, ref: str, *, force: bool = False) -> None:
         """Remove one reference. Callers only remove what they created."""
         with translated(self.id, ref):
             self.api.remove_image(ref, force=force, noprune=False)
+
+    def remove_quietly(self, ref: str) -> bool:
+        """`remove`, where a reference already gone (or never made) is no error: for clean-up after a
+        failure, which must not hide the failure itself.  Returns whether the engine removed it."""
+        try:
+            self.remove(ref)
+        except EngineError:
+            return False
+        return True
+
+    def containers(self) -> list[dict[str, Any]]:
+        """Every container the engine has, running or not."""
+        with translated(self.id):
+            return list(self.api.containers(all=True))
+
+    def remove_container(self, container_id: str) -> None:
+        """Remove a container (running or not) and its anonymous volumes. Callers only remove what they created."""
+        with translated(self.spec.label or self.spec.redacted_endpoint):
+            self.api.remove_container(container_id, force=True, v=True)
 
     def push(self, repository: str, tag: str) -> str | None:
         """Push; returns the manifest digest the engine reports, if it does."""

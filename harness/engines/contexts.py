@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ from pathlib import Path
 from harness.engines.endpoints import parse_endpoint, spec_with_tls
 from harness.engines.spec import EngineSpec, TLSMaterial
 from harness.errors import UsageError
+from harness.sorting import natural_key
 
 DEFAULT = "default"
 _DOCKER = "docker"  # the endpoint name docker's own contexts use
@@ -111,7 +111,7 @@ def list_contexts(config_dir: str | os.PathLike[str]) -> list[Context]:
     meta_root = store / "meta"
     found = [_read(Path(d), store) for d, _, files in os.walk(meta_root)
              if d != str(meta_root) and "meta.json" in files]
-    return sorted(found, key=lambda c: _natural(c.name))
+    return sorted(found, key=lambda c: natural_key(c.name))
 
 
 def resolve_context(name: str | None = None, env: Mapping[str, str] | None = None) -> EngineSpec:
@@ -179,7 +179,3 @@ def _field(obj: object, key: str) -> object:
         return obj[key]
     return next((v for k, v in obj.items() if k.lower() == key.lower()), None)
 
-
-def _natural(name: str) -> list[int | str]:
-    """Sort key putting ctx2 before ctx10, like docker's sortorder.NaturalLess."""
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]

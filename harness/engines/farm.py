@@ -25,6 +25,7 @@ from harness.engines.adapter import Engine
 from harness.engines.packages import DebianSource, DebPackage, EngineSource, SystemSource
 from harness.engines.spec import EngineSpec
 from harness.errors import EngineError, EngineMismatch, EngineUnavailable, HarnessError, UsageError
+from harness.settings import default_home, package_cache
 
 START_TIMEOUT = 90.0
 _TINI = DebPackage("tini", "bookworm")
@@ -83,15 +84,6 @@ class EngineStatus:
 
     def spec(self) -> EngineSpec:
         return EngineSpec(self.endpoint, label=self.id, managed=True)
-
-
-def default_home() -> Path:
-    return Path(os.environ.get("IMGHARNESS_HOME") or Path.home() / ".cache" / "imgharness")
-
-
-def package_cache(home: Path) -> Path:
-    """Where engine packages are cached: IMGHARNESS_PACKAGES lets several homes share one download."""
-    return Path(os.environ.get("IMGHARNESS_PACKAGES") or home / "packages")
 
 
 def free_port() -> int:

@@ -20,8 +20,8 @@ from filelock import FileLock
 from harness.engines import daemon
 from harness.engines.adapter import Engine
 from harness.engines.farm import REGISTRY_HOST, EngineStatus, Farm
+from harness.engines.registry import IMAGE_REPO, Registry, start_registry, stop_registry
 from harness.errors import EngineUnavailable, HarnessError
-from harness.registry import IMAGE_REPO, Registry, start_registry, stop_registry
 
 
 class FarmLease:

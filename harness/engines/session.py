@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from harness.engines.adapter import Engine
 from harness.engines.farm import Farm
 from harness.engines.lease import FarmLease
+from harness.engines.registry import Registry
 from harness.engines.spec import EngineSpec
 from harness.errors import HarnessError
-from harness.registry import Registry
 
 
 @dataclass(frozen=True)

@@ -10,18 +10,18 @@ built archive reproduces it.
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 import os
 import platform
 from dataclasses import dataclass, field
 from typing import IO, Any, Iterator, Mapping, Sequence, Union
 
-from harness.archive.layers import iter_layer_files
 from harness.errors import UsageError
 from harness.image import Archive, ArchiveFormat, Compression, FileEntry, Image, Opener, Platform
 from harness.reference.layertar import LayerWriter, directory_writer, measure, produce
 from harness.reference.writer import Layout, canonical_json, resolve_epoch, write_reference
+from harness.tar.hashing import sha256_digest
+from harness.tar.listing import iter_layer_files
 
 LayerSource = Union[str, "os.PathLike[str]", LayerWriter]
 """A directory (its tree is the layer) or a `LayerWriter` adding members to a tarfile."""
@@ -143,7 +143,7 @@ def built_image(layers: Sequence[LayerSource], *, tags: Sequence[str] = (), labe
     raw = make_config([la.diff_id for la in built], epoch=epoch, labels=labels, env=env, entrypoint=entrypoint,
                       cmd=cmd, user=user, workdir=workdir, architecture=architecture, variant=variant)
     config = json.loads(raw)
-    return Image(config_digest=_sha256(raw), raw_config=raw, config=config, repo_tags=tuple(tags),
+    return Image(config_digest=sha256_digest(raw), raw_config=raw, config=config, repo_tags=tuple(tags),
                  layers=tuple(built), platform=Platform.of(config))
 
 
@@ -157,6 +157,3 @@ def build_image(rootfs_layers: Sequence[str | os.PathLike[str]], out: str | os.P
                              cmd=cmd, user=user, workdir=workdir, epoch=epoch, layout=layout,
                              architecture=architecture, variant=variant)
 
-
-def _sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()

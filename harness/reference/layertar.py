@@ -17,13 +17,14 @@ tar ends with two zero blocks, as Go writes it (an empty layer is the familiar
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import stat
 import tarfile
 import threading
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, Callable, Iterator, cast
+
+from harness.tar.streams import Wrapper
 
 if TYPE_CHECKING:
     from _typeshed import SupportsRead, WriteableBuffer
@@ -126,30 +127,24 @@ def produce(source: LayerWriter, epoch: int) -> IO[bytes]:
     return cast(IO[bytes], _PipeReader(r, thread, errors))
 
 
-class _PipeReader(io.RawIOBase):
+class _PipeReader(Wrapper):
     """The reading end of `produce`: re-raises the producer's error at end of stream."""
 
     def __init__(self, fd: int, thread: threading.Thread, errors: list[BaseException]) -> None:
-        super().__init__()
-        self._f = os.fdopen(fd, "rb", buffering=0)
+        super().__init__(os.fdopen(fd, "rb", buffering=0))
         self._thread, self._errors = thread, errors
 
-    def readable(self) -> bool:
-        return True
-
     def readinto(self, b: WriteableBuffer) -> int:
-        n = self._f.readinto(b)
+        n = self._raw.readinto(b)
         if not n:
             self._thread.join()
             if self._errors:
                 raise self._errors[0]
         return int(n or 0)
 
-    def close(self) -> None:
-        if not self.closed:
-            self._f.close()
-            self._thread.join()
-        super().close()
+    def _release(self) -> None:
+        self._raw.close()
+        self._thread.join()
 
 
 def directory_writer(root: str | os.PathLike[str]) -> LayerWriter:

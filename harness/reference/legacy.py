@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from harness.reference import gojson
+from harness.tar.hashing import sha256_digest
 
 EPOCH_TIME = "1970-01-01T00:00:00Z"  # time.Unix(0, 0) in a UTC daemon
 
@@ -25,7 +26,7 @@ def chain_ids(diff_ids: Sequence[str]) -> list[str]:
     """OCI chain IDs: ChainID(L0) = L0, ChainID(L0..n) = sha256(ChainID(L0..n-1) + " " + Ln)."""
     chains: list[str] = []
     for d in diff_ids:
-        chains.append(d if not chains else "sha256:" + hashlib.sha256(f"{chains[-1]} {d}".encode()).hexdigest())
+        chains.append(d if not chains else sha256_digest(f"{chains[-1]} {d}".encode()))
     return chains
 
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 import hashlib
 from typing import IO, BinaryIO
 
-from harness.archive.streams import CHUNK, readinto
+from harness.tar.blocks import BLOCK
+from harness.tar.streams import CHUNK, readinto
 
-BLOCK = 512
 _OCTAL_LIMIT = 8 ** 11  # the largest value an 11-digit octal field holds, plus one
 
 REGTYPE = b"0"

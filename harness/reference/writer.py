@@ -61,7 +61,6 @@ Layouts
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -72,6 +71,7 @@ from harness.errors import DigestMismatch, HarnessError, UsageError
 from harness.image import Archive, Compression, Image, Layer
 from harness.reference.legacy import legacy_layers
 from harness.reference.tarwriter import CanonicalTar
+from harness.tar.hashing import sha256_digest
 
 Layout = Literal["docker", "oci", "legacy"]
 LAYOUTS: tuple[Layout, ...] = ("docker", "oci", "legacy")
@@ -217,7 +217,7 @@ def _write_oci(tar: CanonicalTar, plan: list[_Planned], *, keep_compression: boo
                 "config": {"mediaType": OCI_CONFIG, "digest": im.config_digest, "size": len(im.raw_config)},
                 "layers": p.layer_descs,
             })
-        blob(_sha256(p.manifest), p.manifest)
+        blob(sha256_digest(p.manifest), p.manifest)
 
     tar.file("index.json", canonical_json({"schemaVersion": 2, "mediaType": OCI_INDEX,
                                            "manifests": [d for p in plan for d in _index_descriptors(p)]}))
@@ -238,7 +238,7 @@ def _full_names(tags: list[str]) -> list[str]:
 
 
 def _index_descriptors(p: _Planned) -> list[dict[str, Any]]:
-    base = {"mediaType": p.manifest_type, "digest": _sha256(p.manifest), "size": len(p.manifest)}
+    base = {"mediaType": p.manifest_type, "digest": sha256_digest(p.manifest), "size": len(p.manifest)}
     if not p.tags:
         return [base]
     out = []
@@ -284,6 +284,3 @@ def _write_legacy(tar: CanonicalTar, plan: list[_Planned]) -> None:
     if repositories:
         tar.file("repositories", canonical_json(repositories))
 
-
-def _sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from harness.errors import UsageError
 from harness.report.diff_text import value_text
-from harness.report.document import engine_ids, variant
+from harness.report.report_json import engine_ids, variant
 
 BASELINE_VERSION = 1
 BAD = ("fail", "error")

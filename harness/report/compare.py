@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from typing import Any, Sequence
 
 from harness import __version__
-from harness.report.document import SCHEMA_VERSION, new_run_id
+from harness.report.report_json import SCHEMA_VERSION, new_run_id
 
 
 def labels(reports: Sequence[dict[str, Any]]) -> list[str]:

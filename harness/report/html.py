@@ -16,13 +16,14 @@ from collections import Counter, defaultdict
 from datetime import datetime, timezone
 from html import escape
 from importlib import resources
-from typing import Any
+from typing import Any, Mapping
 from urllib.parse import quote
 
 from harness.findings import Category
-from harness.report.charts import Bar, bar_chart, human_bytes, percent, seconds
+from harness.report.charts import Bar, bar_chart
 from harness.report.diff_text import value_text
-from harness.report.document import CHECKS, OUTCOMES, check_order, engine_ids, variant, worst
+from harness.report.report_json import OUTCOMES, check_order, engine_ids, variant, worst
+from harness.report.units import human_bytes, percent, seconds
 
 FINDINGS_SHOWN = 40
 """Findings shown per category and result; the rest are counted (all of them are in report.json)."""
@@ -30,8 +31,10 @@ FINDINGS_SHOWN = 40
 _MARK = {"pass": "✓", "fail": "✗", "error": "!", "skipped": "–"}
 
 
-def render_html(report: dict[str, Any]) -> str:
-    checks = check_order(report["results"])
+def render_html(report: dict[str, Any], about: Mapping[str, str]) -> str:
+    """The page of `report`; `about` gives the checks it knows in matrix order, each with what must hold
+    (the suites' `harness.plugins.checks.CHECKS`)."""
+    checks = check_order(report["results"], about)
     engines = [e["id"] for e in report["engines"]] or sorted({r["engine"] for r in report["results"]})
     cells: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for r in report["results"]:
@@ -42,8 +45,8 @@ def render_html(report: dict[str, Any]) -> str:
         _header(report),
         '<nav><a href="#matrix">Matrix</a><a href="#charts">Charts</a><a href="#digests">Canonical digests</a>'
         '<a href="#engines">Engines</a></nav>',
-        _matrix(report, checks, engines, cells),
-        '<div id="details">' + "".join(_cell_detail(report, c, e, cells[(c, e)])
+        _matrix(report, checks, about, engines, cells),
+        '<div id="details">' + "".join(_cell_detail(report, c, about, e, cells[(c, e)])
                                        for c in checks for e in engines if cells.get((c, e))) + "</div>",
         _charts(report),
         _digests(report),
@@ -80,10 +83,10 @@ def _header(report: dict[str, Any]) -> str:
             f'<p class="totals">{totals}</p>{sources}</header>')
 
 
-def _matrix(report: dict[str, Any], checks: list[str], engines: list[str],
+def _matrix(report: dict[str, Any], checks: list[str], about: Mapping[str, str], engines: list[str],
             cells: dict[tuple[str, str], list[dict[str, Any]]]) -> str:
     info = {e["id"]: e for e in report["engines"]}
-    head = "".join(f'<th title="{escape(CHECKS.get(c, ""))}">{escape(c)}</th>' for c in checks)
+    head = "".join(f'<th title="{escape(about.get(c, ""))}">{escape(c)}</th>' for c in checks)
     rows = []
     for engine in engines:
         e = info.get(engine, {})
@@ -118,12 +121,13 @@ def _counts(outcomes: list[str]) -> str:
     return " ".join(f"{c[o]}{_MARK[o]}" for o in OUTCOMES if c[o])
 
 
-def _cell_detail(report: dict[str, Any], check: str, engine: str, results: list[dict[str, Any]]) -> str:
+def _cell_detail(report: dict[str, Any], check: str, about: Mapping[str, str], engine: str,
+                 results: list[dict[str, Any]]) -> str:
     original = engine_ids(report).get(engine, engine)
     ordered = sorted(results, key=lambda r: (r["image"], variant(r, original)))
     return (f'<section class="cell-detail" id="{escape(cell_id(check, engine))}" hidden>'
             f"<h2>{escape(check)} on {escape(engine)}</h2>"
-            f'<p class="muted">{escape(CHECKS.get(check, ""))}</p>'
+            f'<p class="muted">{escape(about.get(check, ""))}</p>'
             + "".join(_result(r, original) for r in ordered) + "</section>")
 
 

@@ -12,13 +12,12 @@ ask for a blob another thread is inflating wait for its answer.
 from __future__ import annotations
 
 import hashlib
-import io
 import threading
 from concurrent.futures import Future
 from typing import IO, TYPE_CHECKING, Callable
 
 from harness.archive.compression import max_inflated
-from harness.archive.streams import readinto
+from harness.tar.streams import Wrapper, readinto
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -75,20 +74,16 @@ def digest_of(key: Key, compute: Callable[[], str]) -> str:
     return digest
 
 
-class Recording(io.RawIOBase):
+class Recording(Wrapper):
     """A stream of a blob's inflated bytes that hashes them on the way and, read to its end, remembers the digest.
 
     Stopping early, or an error at any point, remembers nothing.
     """
 
     def __init__(self, raw: IO[bytes], key: Key) -> None:
-        super().__init__()
-        self._raw = raw
+        super().__init__(raw)
         self._key = key
         self._hash: hashlib._Hash | None = hashlib.sha256()
-
-    def readable(self) -> bool:
-        return True
 
     def readinto(self, b: WriteableBuffer) -> int:
         view = memoryview(b).cast("B")
@@ -105,8 +100,3 @@ class Recording(io.RawIOBase):
             remember(self._key, "sha256:" + self._hash.hexdigest())
             self._hash = None
         return n
-
-    def close(self) -> None:
-        if not self.closed:
-            self._raw.close()
-        super().close()

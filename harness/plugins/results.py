@@ -3,13 +3,12 @@
 Runs in the process that sees every test report (the xdist controller, or the
 only process); workers ship each result's data in `report.user_properties`.
 The document follows ``harness/report/schema/report-v1.json``; `imgharness run`
-passes its run id in ``IMGHARNESS_RUN_ID`` so the report names the directory it is in.
+passes its run id (``--run-id``) so the report names the directory it is in.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import platform
 import sys
 import tempfile
@@ -21,7 +20,7 @@ import pytest
 
 from harness import __version__
 from harness.engines.spec import redact_url
-from harness.report.document import RUN_ID_ENV, SCHEMA_VERSION, new_run_id, write_atomically
+from harness.report.report_json import SCHEMA_VERSION, write_atomically
 
 ENGINE_FIELDS = ("id", "endpoint", "version", "storage", "os", "arch")
 
@@ -37,11 +36,12 @@ def _outcome(report: pytest.TestReport, previous: str | None) -> str:
 
 
 class ResultCollector:
-    """Gathers harness results from test reports and writes the run's report.json."""
+    """Gathers harness results from test reports and writes the run's report.json into `report_dir` (none
+    without one)."""
 
-    def __init__(self, config: pytest.Config) -> None:
-        self.config = config
-        self.run_id = os.environ.get(RUN_ID_ENV) or new_run_id()
+    def __init__(self, report_dir: Path | None, run_id: str) -> None:
+        self.report_dir = report_dir
+        self.run_id = run_id
         self.started = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self.results: dict[str, dict[str, Any]] = {}
         self.engines: dict[str, dict[str, Any]] = {}
@@ -84,7 +84,7 @@ class ResultCollector:
         }
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        report_dir: Path | None = self.config.stash[_config_key()].report_dir
+        report_dir = self.report_dir
         if report_dir is None:
             return
         text = json.dumps(self.document(), indent=2)
@@ -110,12 +110,6 @@ def _engine_entry(engine_id: str, info: dict[str, Any]) -> dict[str, Any]:
     if entry["endpoint"]:
         entry["endpoint"] = redact_url(str(entry["endpoint"]))
     return entry
-
-
-def _config_key() -> pytest.StashKey:
-    from harness.pytest_plugin import config_key
-
-    return config_key
 
 
 def _first_line(report: pytest.TestReport) -> str:

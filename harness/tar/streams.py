@@ -4,7 +4,9 @@ Nothing is extracted: an outer-archive entry is a window of the file, and every
 consumer opens a fresh stream on it.  Compressed streams cannot seek back, so
 `ForwardReader` offers tarfile what it needs (``tell`` and *forward* ``seek``)
 by reading and discarding; optionally it tees everything it passes into a hash
-(the whole-archive digest) so that the archive is read exactly once.
+(the whole-archive digest) so that the archive is read exactly once.  Every
+stream that reads another is a `Wrapper`: readable, and closing it closes what
+it reads.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import hashlib
 import io
 import queue
 import threading
-from typing import IO, TYPE_CHECKING, Any, Callable
+from typing import IO, TYPE_CHECKING, Any
 
 from harness.errors import MalformedArchive
 
@@ -24,7 +26,27 @@ CHUNK = 1 << 20
 """Read size for hashing and copying: large enough that per-call overhead vanishes."""
 
 
-class ForwardReader(io.RawIOBase):
+class Wrapper(io.RawIOBase):
+    """A readable stream over another, `raw`: closing it closes `raw`, once."""
+
+    def __init__(self, raw: Any) -> None:
+        super().__init__()
+        self._raw = raw
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        if not self.closed:
+            self._release()
+        super().close()
+
+    def _release(self) -> None:
+        """Give back what the stream holds: `raw`, and whatever a subclass holds besides."""
+        self._raw.close()
+
+
+class ForwardReader(Wrapper):
     """A forward-only view of `raw` with ``tell`` and forward ``seek``.
 
     Every byte that passes (read or skipped) also goes into `tee` when given.
@@ -34,16 +56,12 @@ class ForwardReader(io.RawIOBase):
     """
 
     def __init__(self, raw: IO[bytes], *, tee: "hashlib._Hash | None" = None) -> None:
-        super().__init__()
-        self._raw = raw
+        super().__init__(raw)
         self._tee = tee
         self._pos = 0
         self._native_seek = tee is None and raw.seekable()
         self._base = raw.tell() if self._native_seek else 0
         self.last_small_read = b""
-
-    def readable(self) -> bool:
-        return True
 
     def seekable(self) -> bool:
         return True
@@ -90,22 +108,13 @@ class ForwardReader(io.RawIOBase):
             skip(self, target - self._pos)
         return self._pos
 
-    def close(self) -> None:
-        if not self.closed:
-            self._raw.close()
-        super().close()
 
-
-class Window(io.RawIOBase):
+class Window(Wrapper):
     """Exactly `size` bytes of `raw` from its current position; closing it closes `raw`."""
 
     def __init__(self, raw: IO[bytes], size: int) -> None:
-        super().__init__()
-        self._raw = raw
+        super().__init__(raw)
         self._left = size
-
-    def readable(self) -> bool:
-        return True
 
     def readinto(self, b: WriteableBuffer) -> int:
         view = memoryview(b).cast("B")[: self._left]
@@ -118,13 +127,8 @@ class Window(io.RawIOBase):
         self._left -= got
         return got
 
-    def close(self) -> None:
-        if not self.closed:
-            self._raw.close()
-        super().close()
 
-
-class Labelled(io.RawIOBase):
+class Labelled(Wrapper):
     """`raw`, whose read errors name what it is and the archive file (``what: message``).
 
     Layers are read long after their archive was opened, often beside another
@@ -132,13 +136,9 @@ class Labelled(io.RawIOBase):
     """
 
     def __init__(self, raw: IO[bytes], what: str, path: str | None) -> None:
-        super().__init__()
-        self._raw = raw
+        super().__init__(raw)
         self._what = what
         self._path = path
-
-    def readable(self) -> bool:
-        return True
 
     def readinto(self, b: WriteableBuffer) -> int:
         try:
@@ -148,13 +148,8 @@ class Labelled(io.RawIOBase):
                 raise
             raise MalformedArchive(f"{self._what}: {e.message}", path=self._path, hint=e.hint) from e
 
-    def close(self) -> None:
-        if not self.closed:
-            self._raw.close()
-        super().close()
 
-
-class ReadAhead(io.RawIOBase):
+class ReadAhead(Wrapper):
     """`raw` read by a thread of its own, up to `depth` chunks ahead of the consumer.
 
     For inflaters, which work without holding the GIL: a layer is inflated on
@@ -165,8 +160,7 @@ class ReadAhead(io.RawIOBase):
     """
 
     def __init__(self, raw: IO[bytes], *, depth: int = 4) -> None:
-        super().__init__()
-        self._raw = raw
+        super().__init__(raw)
         self._chunks: queue.Queue[memoryview | BaseException] = queue.Queue(depth)
         self._stop = threading.Event()
         self._current = memoryview(b"")
@@ -194,9 +188,6 @@ class ReadAhead(io.RawIOBase):
             except queue.Full:
                 continue
 
-    def readable(self) -> bool:
-        return True
-
     def readinto(self, b: WriteableBuffer) -> int:
         view = memoryview(b).cast("B")
         if self._error is not None:  # a broken stream never looks like one that ended
@@ -213,12 +204,10 @@ class ReadAhead(io.RawIOBase):
         self._current = self._current[n:]
         return n
 
-    def close(self) -> None:
-        if not self.closed:
-            self._stop.set()
-            self._thread.join()
-            self._raw.close()
-        super().close()
+    def _release(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._raw.close()
 
 
 def readinto(stream: Any, view: memoryview) -> int:
@@ -243,37 +232,3 @@ def drain(stream: Any) -> None:
     view = memoryview(buf)
     while readinto(stream, view):
         pass
-
-
-def hash_exact(stream: Any, size: int, *, head: int = 0) -> tuple[str, bytes]:
-    """sha256 of the next `size` bytes and their first `head` bytes; MalformedArchive if fewer remain."""
-    h = hashlib.sha256()
-    buf = bytearray(min(size, CHUNK) or 1)
-    view = memoryview(buf)
-    first = b""
-    left = size
-    while left > 0:
-        n = readinto(stream, view[: min(left, CHUNK)])
-        if not n:
-            raise MalformedArchive(f"unexpected end of data ({size - left} of {size} bytes)")
-        if len(first) < head:
-            first += bytes(view[: min(n, head - len(first))])
-        h.update(view[:n])
-        left -= n
-    return "sha256:" + h.hexdigest(), first
-
-
-def hash_all(opener: Callable[[], IO[bytes]]) -> tuple[str, int]:
-    """sha256 and length of everything a fresh stream yields."""
-    h = hashlib.sha256()
-    total = 0
-    buf = bytearray(CHUNK)
-    view = memoryview(buf)
-    with opener() as stream:
-        while True:
-            n = readinto(stream, view)
-            if not n:
-                break
-            h.update(view[:n])
-            total += n
-    return "sha256:" + h.hexdigest(), total

@@ -3,8 +3,8 @@
 `render_html`, `compare` and `baseline` work from report.json alone, never from
 a live run, so a report can be re-rendered, merged or compared anywhere.  This
 module holds what they share: loading with a clear error, writing atomically, run ids, the check order of the
-matrix, outcome ranking, and a result's *variant* (what tells two results of one
-check, engine and image apart, such as a digest-preservation route).
+matrix (the checks themselves are the suites', `harness.plugins.checks`), outcome ranking, and a result's
+*variant* (what tells two results of one check, engine and image apart, such as a digest-preservation route).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from harness.errors import UsageError
 
 SCHEMA_FILE = Path(__file__).with_name("schema") / "report-v1.json"
 SCHEMA_VERSION = 1
-RUN_ID_ENV = "IMGHARNESS_RUN_ID"
 
 
 def new_run_id() -> str:
@@ -37,20 +36,6 @@ def write_atomically(path: Path, text: str) -> None:
     finally:
         partial.unlink(missing_ok=True)
 
-
-CHECKS: dict[str, str] = {
-    "save-determinism": "saving the same image again gives the same bytes, also across a daemon restart",
-    "repodigests-unique": "no RepoDigest listed twice after tagging into several repositories, pushing and pulling",
-    "round-trip": "save → load → save keeps image ID, RepoTags and content",
-    "cross-engine": "the same registry image saves content-equivalent on every engine; inspect agrees with its config",
-    "reference-conformance": "the engine's save, canonicalized, is byte-identical to the canonical original",
-    "digest-preservation": "copies by skopeo (daemon, docker-archive, oci-archive) keep the registry digest",
-    "pull-resume": "a pull interrupted mid-layer (registry error, client hang-up) and retried fetches only what "
-                   "is missing",
-    "delta": "saving the same version twice keeps the archive digest; update cost at layer vs file granularity",
-    "concurrent-clients": "listing, inspecting and saving keep working while another client removes its own images",
-}
-"""The suites' checks in matrix order, each with what must hold (the README's table)."""
 
 OUTCOMES = ("pass", "skipped", "fail", "error")
 """Outcomes from best to worst: a cell shows the worst of its results."""
@@ -77,10 +62,12 @@ def load_report(path: str | Path) -> dict[str, Any]:
     return doc
 
 
-def check_order(results: Iterable[dict[str, Any]]) -> list[str]:
-    """The checks present, the suites' in README order first, unknown ones after (sorted)."""
+def check_order(results: Iterable[dict[str, Any]], known: Iterable[str]) -> list[str]:
+    """The checks present, the `known` ones in their order first (the suites' matrix order), unknown ones
+    after (sorted)."""
     present = {r["check"] for r in results}
-    return [c for c in CHECKS if c in present] + sorted(present - set(CHECKS))
+    ordered = [c for c in known if c in present]
+    return ordered + sorted(present - set(ordered))
 
 
 def worst(outcomes: Iterable[str]) -> str:

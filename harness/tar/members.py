@@ -17,9 +17,9 @@ import io
 import tarfile
 from typing import Any, Iterator, cast
 
-from harness.archive.streams import ForwardReader
 from harness.errors import MalformedArchive
 from harness.image import EntryType, TarHeader
+from harness.tar.streams import ForwardReader
 
 _TYPES = {
     tarfile.REGTYPE: EntryType.FILE,

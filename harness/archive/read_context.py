@@ -14,15 +14,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO, Any, Mapping, cast
 
-from harness.archive import inflated
+from harness.archive import inflated_digests
 from harness.archive.compression import inflate
 from harness.archive.jsonsafe import MAX_JSON_BYTES, expect, load_json
 from harness.archive.layers import ArchiveLayer
-from harness.archive.streams import ReadAhead, hash_all
 from harness.archive.tarindex import IndexedEntry, TarIndex
 from harness.errors import ArchiveError, MalformedArchive
 from harness.findings import Category, Finding
 from harness.image import Compression, EntryType
+from harness.tar.hashing import hash_all
+from harness.tar.streams import ReadAhead
 
 DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 _BLOB_NAME_RE = re.compile(r"^blobs/sha256/([0-9a-f]{64})$")
@@ -104,7 +105,7 @@ class ReadContext:
 
         Uncompressed entries are checked at once (the index hashed them);
         compressed ones when `settle` runs, after whoever reads the archive
-        may have inflated them already (`inflated`).
+        may have inflated them already (`inflated_digests`).
         """
         if e.compression is Compression.NONE:
             self.mismatch(where, expected, e.digest, note)
@@ -134,8 +135,8 @@ class ReadContext:
         e = check.entry
         opener = self.index.opener(e)
         try:
-            return inflated.digest_of(
-                inflated.key_of(e.digest, e.size),
+            return inflated_digests.digest_of(
+                inflated_digests.key_of(e.digest, e.size),
                 lambda: hash_all(lambda: cast(IO[bytes], ReadAhead(inflate(opener(), e.compression, size=e.size))))[0])
         except MalformedArchive as err:
             raise MalformedArchive(f"{check.context} ({e.name}): {err.message}", path=self.index.path,

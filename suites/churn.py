@@ -1,4 +1,5 @@
-"""Another client at work on the same engine: loading and removing throwaway images in a loop.
+"""Another client at work on the same engine, for the concurrent-clients check: loading and removing
+throwaway images in a loop.
 
 CI jobs share daemons.  What one job reads (a listing, an inspect) must not break
 because another job removes its own, unrelated images.  `Churn` is that other
@@ -45,10 +46,7 @@ class Churn:
         self._stop.set()
         self._thread.join(timeout=180)
         for tag in range(max(0, self.cycles - 1), self.cycles + 1):
-            try:
-                self._engine.remove(f"{self._repo}:{tag}")
-            except HarnessError:
-                pass  # never created, or already gone
+            self._engine.remove_quietly(f"{self._repo}:{tag}")  # never created, or already gone
         self._engine.close()
 
     def _run(self) -> None:

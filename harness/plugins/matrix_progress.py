@@ -7,14 +7,16 @@ from typing import Any
 import pytest
 
 from harness import progress
+from harness.plugins.results import ResultCollector
 
 
 class MatrixProgress:
     """One progress line per finished suite test (check, engine, image, outcome), counted against the
-    tests collected, in place of pytest's dots.  It reads the outcome the result collector settled on,
-    so progress and report always agree."""
+    tests collected, in place of pytest's dots.  It reads the outcome `collector` settled on, so
+    progress and report always agree."""
 
-    def __init__(self) -> None:
+    def __init__(self, collector: ResultCollector) -> None:
+        self.collector = collector
         self.session: pytest.Session | None = None
         self.done = 0
 
@@ -32,8 +34,7 @@ class MatrixProgress:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "teardown" or self.session is None:
             return
-        collector = self.session.config.pluginmanager.get_plugin("harness-results")
-        result = collector.results.get(report.nodeid) if collector is not None else None
+        result = self.collector.results.get(report.nodeid)
         if result is None:
             return
         self.done += 1

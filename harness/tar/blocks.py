@@ -21,9 +21,9 @@ import tarfile
 import zlib
 from typing import IO, NamedTuple
 
-from harness.archive.streams import CHUNK, drain, readinto
-from harness.archive.tarscan import has_data, tar_header
 from harness.image import EntryType, TarHeader
+from harness.tar.members import has_data, tar_header
+from harness.tar.streams import CHUNK, drain, readinto
 
 BLOCK = tarfile.BLOCKSIZE
 _ZERO_BLOCK = bytes(BLOCK)
@@ -86,7 +86,7 @@ class RawMember(NamedTuple):
     raw: bytes
     offset: int    # of the content in the tar stream
     size: int      # content bytes (0 for members without content)
-    data: bool     # whether the member carries content (`tarscan.has_data`)
+    data: bool     # whether the member carries content (`members.has_data`)
 
     def info(self) -> tarfile.TarInfo:
         """The member as tarfile reads it (layers keep undecodable names as surrogate escapes)."""
@@ -101,7 +101,7 @@ class RawMember(NamedTuple):
         return ti
 
     def header(self) -> TarHeader:
-        """The header `tarscan.tar_header` makes of tarfile's parse; single blocks are read here, as frombuf does."""
+        """The header `members.tar_header` makes of tarfile's parse; single blocks are read here, as frombuf does."""
         if len(self.raw) > BLOCK:
             return tar_header(self.info())
         block = self.raw

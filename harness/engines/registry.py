@@ -13,7 +13,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import re
 import subprocess
 import tarfile
 import time
@@ -23,12 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# the one place the harness uses testcontainers: no reaper container (Ryuk), we remove what we start
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 
 from testcontainers.core.container import DockerContainer  # noqa: E402
 from testcontainers.core.wait_strategies import WaitStrategy  # noqa: E402
 
-from harness.engines.adapter import Engine, translated  # noqa: E402
+from harness.engines.adapter import Engine  # noqa: E402
 from harness.engines.packages import DebianSource, DebPackage  # noqa: E402
 from harness.engines.spec import EngineSpec  # noqa: E402
 from harness.errors import EngineError, ProvisionError  # noqa: E402
@@ -114,13 +114,8 @@ def ensure_image(engine: Engine, cache: Path, repo: str = IMAGE_REPO) -> str:
     if not binary.exists():
         raise ProvisionError(f"{binary} missing after unpacking docker-registry")
     changes = ['ENTRYPOINT ["/usr/bin/docker-registry"]', 'CMD ["serve", "/etc/docker/registry/config.yml"]']
-    with translated(engine.id, ref):
-        answer = str(engine.api.import_image_from_data(_rootfs_tar(binary), repository=repo, tag="2.8",
-                                                       changes=changes))
-    found = re.search(r"(sha256:)?([0-9a-f]{64})", answer)
-    if not found:
-        raise EngineError(f"import of the registry image gave no image ID: {answer[:200]}", engine=engine.id)
-    engine.tag(found.group(2), repo, "2.8")  # podman's compat import ignores the tag it is given
+    image_id = engine.import_image(_rootfs_tar(binary), repo, "2.8", changes)
+    engine.tag(image_id, repo, "2.8")  # podman's compat import ignores the tag it is given
     return ref
 
 
@@ -183,10 +178,9 @@ def stop_registry(registry: Registry) -> None:
     """Remove the registry container (by the id we created), wherever we are."""
     engine = Engine(EngineSpec(registry.engine_endpoint), timeout=30)
     try:
-        with translated(engine.spec.endpoint):
-            engine.api.remove_container(registry.container_id, force=True, v=True)
+        engine.remove_container(registry.container_id)
     except EngineError:
-        pass
+        pass  # already gone, or its engine is
     finally:
         engine.close()
     deadline = time.monotonic() + 10
