@@ -11,8 +11,10 @@ version always gives byte-identical archives, cached under the harness home.
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import hashlib
 import io
+import json
 import tarfile
 import tempfile
 from dataclasses import dataclass, field
@@ -23,6 +25,7 @@ from filelock import FileLock
 
 from harness.engines.packages import DebianSource, DebPackage
 from harness.errors import HarnessError
+from harness.archive import read_archive
 from harness.archive.compression import inflate
 from harness.image import Archive, ArchiveFormat, Compression, FileEntry, Image
 from harness.reference.build import build_from_layers, built_image
@@ -255,10 +258,109 @@ def _compose(name: str, busybox: Path, workdir: Path) -> tuple[Archive, bool]:
         image = built_image([base, app_layer], tags=(corpus_tag(name),), labels={**common, "kind": "zstd"},
                             entrypoint=("/bin/sh", "/app/run.sh"), epoch=EPOCH)
         return Archive("corpus", ArchiveFormat.DOCKER_OCI, (), (_zstd_layers(image, workdir),)), True
+    if name == "multiplatform":
+        images = {arch: built_image([base, platform_layer(arch)], labels={**common, "kind": "multiplatform"},
+                                    cmd=("/bin/sh",), epoch=EPOCH, architecture=arch) for arch in PLATFORMS}
+        layout = workdir / "buildx.tar"
+        _buildx_layout(images, corpus_tag(name), layout)
+        return read_archive(layout), True
     raise KeyError(name)
 
 
-COMPOSED = ("zstd", "bundle")
+PLATFORMS = ("amd64", "arm64")
+PROVENANCE = "https://slsa.dev/provenance/v0.2"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+
+
+def platform_layer(arch: str) -> LayerWriter:
+    """What differs between the platforms of the multi-platform image: a file that says which it is."""
+    def write(tf: tarfile.TarFile) -> None:
+        _dir(tf, "etc")
+        _file(tf, "etc/platform", f"linux/{arch}\n".encode())
+        _file(tf, f"etc/built-for-{arch}", prng_bytes(f"platform-{arch}", 64 << 10))
+    return write
+
+
+def _json(value: object) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _provenance(manifest: bytes, arch: str) -> tuple[bytes, bytes, bytes]:
+    """(in-toto statement, config, manifest) of a provenance attestation as BuildKit >= 0.11 writes them."""
+    statement = _json({
+        "_type": "https://in-toto.io/Statement/v0.1", "predicateType": PROVENANCE,
+        "subject": [{"name": f"pkg:docker/imgharness/corpus-multiplatform@v{CORPUS_VERSION}?platform=linux%2F{arch}",
+                     "digest": {"sha256": _digest(manifest).split(":", 1)[1]}}],
+        "predicate": {"buildType": "https://mobyproject.org/buildkit@v1",
+                      "metadata": {"buildStartedOn": "2023-11-14T22:13:20Z", "buildFinishedOn": "2023-11-14T22:13:20Z",
+                                   "reproducible": True}},
+    })
+    config = _json({"architecture": "unknown", "os": "unknown", "config": {},
+                    "rootfs": {"type": "layers", "diff_ids": [_digest(statement)]}})
+    attestation = _json({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": _digest(config), "size": len(config)},
+        "layers": [{"mediaType": "application/vnd.in-toto+json", "digest": _digest(statement), "size": len(statement),
+                    "annotations": {"in-toto.io/predicate-type": PROVENANCE}}],
+    })
+    return statement, config, attestation
+
+
+def _buildx_layout(images: dict[str, Image], tag: str, out: Path) -> None:
+    """The OCI layout ``buildx build --platform … --output type=oci`` writes: index.json names an image index,
+    which names a manifest per platform and a provenance attestation per platform, annotated with the
+    manifest it attests.  Layers are stored gzip-compressed, as a registry would serve them."""
+    from harness.reference.tarwriter import CanonicalTar
+
+    blobs: dict[str, bytes] = {}
+    descriptors: list[dict[str, object]] = []
+    attestations: list[dict[str, object]] = []
+    for arch, image in images.items():
+        blobs[image.config_digest] = image.raw_config
+        layer_descs = []
+        for layer in image.layers:
+            with layer.uncompressed() as src:
+                data = gzip.compress(src.read(), compresslevel=6, mtime=0)
+            blobs[_digest(data)] = data
+            layer_descs.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": _digest(data),
+                                "size": len(data)})
+        manifest = _json({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "layers": layer_descs,
+                          "config": {"mediaType": OCI_CONFIG, "digest": image.config_digest,
+                                     "size": len(image.raw_config)}})
+        blobs[_digest(manifest)] = manifest
+        descriptors.append({"mediaType": OCI_MANIFEST, "digest": _digest(manifest), "size": len(manifest),
+                            "platform": {"architecture": arch, "os": "linux"}})
+        for part in _provenance(manifest, arch):
+            blobs[_digest(part)] = part
+        attestation = _provenance(manifest, arch)[2]
+        attestations.append({"mediaType": OCI_MANIFEST, "digest": _digest(attestation), "size": len(attestation),
+                             "platform": {"architecture": "unknown", "os": "unknown"},
+                             "annotations": {"vnd.docker.reference.digest": _digest(manifest),
+                                             "vnd.docker.reference.type": "attestation-manifest"}})
+    index = _json({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": descriptors + attestations})
+    blobs[_digest(index)] = index
+    version = tag.rpartition(":")[2]
+    top = _json({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [{
+        "mediaType": OCI_INDEX, "digest": _digest(index), "size": len(index),
+        "annotations": {"io.containerd.image.name": f"docker.io/{tag}", "org.opencontainers.image.ref.name": version}}]})
+    with open(out, "wb") as f:
+        tar = CanonicalTar(f, EPOCH)
+        tar.directory("blobs")
+        tar.directory("blobs/sha256")
+        for digest, data in blobs.items():
+            tar.file(f"blobs/sha256/{digest.split(':', 1)[1]}", data)
+        tar.file("index.json", top)
+        tar.file("oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
+        tar.close()
+
+
+COMPOSED = ("zstd", "bundle", "multiplatform")
 IMAGE_NAMES = ("basic", "features", "large", *COMPOSED)
 
 
