@@ -251,18 +251,18 @@ def _compose(name: str, busybox: Path, workdir: Path) -> tuple[Archive, bool]:
     base = busybox_layer(busybox)
     common = {"org.opencontainers.image.source": "imgharness corpus", "imgharness.corpus": str(CORPUS_VERSION)}
     if name == "bundle":
-        images = tuple(built_image([base, bundle_layer(k)], tags=bundle_tags(k), labels={**common, "bundle": str(k)},
+        bundle = tuple(built_image([base, bundle_layer(k)], tags=bundle_tags(k), labels={**common, "bundle": str(k)},
                                    cmd=("/bin/sh",), epoch=EPOCH) for k in range(1, BUNDLE_IMAGES + 1))
-        return Archive("corpus", ArchiveFormat.DOCKER_OCI, (), images), False
+        return Archive("corpus", ArchiveFormat.DOCKER_OCI, (), bundle), False
     if name == "zstd":
         image = built_image([base, app_layer], tags=(corpus_tag(name),), labels={**common, "kind": "zstd"},
                             entrypoint=("/bin/sh", "/app/run.sh"), epoch=EPOCH)
         return Archive("corpus", ArchiveFormat.DOCKER_OCI, (), (_zstd_layers(image, workdir),)), True
     if name == "multiplatform":
-        images = {arch: built_image([base, platform_layer(arch)], labels={**common, "kind": "multiplatform"},
-                                    cmd=("/bin/sh",), epoch=EPOCH, architecture=arch) for arch in PLATFORMS}
+        platforms = {arch: built_image([base, platform_layer(arch)], labels={**common, "kind": "multiplatform"},
+                                       cmd=("/bin/sh",), epoch=EPOCH, architecture=arch) for arch in PLATFORMS}
         layout = workdir / "buildx.tar"
-        _buildx_layout(images, corpus_tag(name), layout)
+        _buildx_layout(platforms, corpus_tag(name), layout)
         return read_archive(layout), True
     raise KeyError(name)
 
