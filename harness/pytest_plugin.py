@@ -34,6 +34,7 @@ from harness.findings import Category, Finding
 from harness.image import Archive
 from harness.plugins import options
 from harness.settings import default_home, package_cache
+from harness.tools import Tool, Tools
 
 __all__ = ["EngineSession", "EngineSlot", "HarnessConfig", "Record"]
 
@@ -152,6 +153,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:  # and befo
             item.add_marker(pytest.mark.engines)
 
 
+@pytest.hookimpl(optionalhook=True, tryfirst=True)  # before xdist's own LoadGroupScheduling
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under ``--dist loadgroup``, group by engine ourselves (`harness.scheduling` says why)."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from harness.scheduling import EngineScheduling
+
+    return EngineScheduling(config, log, [s.id for s in config.stash[config_key].slots])
+
+
 @pytest.fixture
 def engine(request: pytest.FixtureRequest, engine_session: EngineSession) -> Engine:
     slot: EngineSlot = request.param
@@ -204,6 +215,12 @@ def loaded_image(engine: Engine, image: str, corpus: RunCorpus) -> str:
         pytest.fail(f"cannot load corpus image {image} into {engine.id}: {e}", pytrace=False)
 
 
+@pytest.fixture(scope="session")
+def tools() -> Tools:
+    """Tools the suites run (skopeo of several versions), from the package cache like the engines."""
+    return Tools(package_cache(default_home()))
+
+
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     """Scratch space for archives a test saves; removed by pytest's tmp_path retention policy."""
@@ -217,9 +234,16 @@ class Record:
     findings: list[Finding] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
     image: str = ""
+    tools: list[Tool] = field(default_factory=list)
 
     def add(self, *findings: Finding) -> None:
         self.findings.extend(findings)
+
+    def use(self, tool: Tool) -> Tool:
+        """Name a tool the result depends on: its version goes into the report."""
+        if tool not in self.tools:
+            self.tools.append(tool)
+        return tool
 
     def measure(self, name: str, value: Any) -> None:
         self.metrics[name] = value
@@ -266,6 +290,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         "image": image,
         "findings": [f.to_json() for f in rec.findings],
         "metrics": dict(rec.metrics),
+        "tools": [t.to_json() for t in rec.tools],
     }))
     return report
 

@@ -10,8 +10,6 @@ says.  Fields that legitimately differ between engines are listed in
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +25,7 @@ from harness.engines.registry import Registry
 from harness.findings import Category, Finding, changes_the_image
 from harness.pytest_plugin import Record
 from harness.report.diff_text import render_text
+from harness.tools import SKOPEO, ToolFailed, Tools, failure_words
 
 pytestmark = pytest.mark.check("cross-engine")
 
@@ -77,19 +76,21 @@ def _observed(inspect: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture
 def published(image: str, corpus: RunCorpus, registry: Registry, run_namespace: str,
-              run_tmp: Path) -> str:
-    """The corpus image pushed to the registry by skopeo, once per run (shared by xdist workers)."""
-    if shutil.which("skopeo") is None:
-        pytest.fail("skopeo is not installed (apt-get install skopeo)", pytrace=False)
+              run_tmp: Path, tools: Tools, record: Record) -> str:
+    """The corpus image pushed to the registry by skopeo (Debian 12's), once per run (shared by xdist workers)."""
     ref = f"{registry.host}/{run_namespace}/cross-engine/{image}:v1"
     marker = run_tmp / f"published-{image}"
-    with FileLock(str(marker) + ".lock"):
-        if not marker.exists():
-            proc = subprocess.run(["skopeo", "copy", "--dest-tls-verify=false", f"docker-archive:{corpus[image]}",
-                                   f"docker://{ref}"], capture_output=True, text=True, timeout=600)
-            if proc.returncode != 0:
-                pytest.fail(f"skopeo could not publish {image}: {proc.stderr.strip()[-300:]}", pytrace=False)
-            marker.write_text(ref)
+    try:
+        skopeo = record.use(tools[SKOPEO[0].id])
+        with FileLock(str(marker) + ".lock"):
+            if not marker.exists():
+                proc = skopeo.run("--insecure-policy", "copy", "--dest-tls-verify=false",
+                                  f"docker-archive:{corpus[image]}", f"docker://{ref}")
+                if proc.returncode != 0:
+                    raise ToolFailed(f"{skopeo.id} could not publish {image}: {failure_words(proc.stderr)}")
+                marker.write_text(ref)
+    except HarnessError as e:
+        pytest.fail(str(e), pytrace=False)
     return ref
 
 

@@ -3,48 +3,49 @@
 Users mirror images with skopeo and load archives; the RepoDigest is what pins a
 deployment.  For each route — skopeo straight into the daemon, skopeo to a
 docker-archive then `docker load`, skopeo to an oci-archive then `docker load` —
-we measure whether the engine's RepoDigests still name the manifest digest the
-registry serves: kept, lost or changed.
+and each skopeo the harness provisions (Debian 12's 1.9.3, trixie's 1.18), we
+measure whether the engine's RepoDigests still name the manifest digest the
+registry serves: kept, lost or changed.  A tool the engine refuses (skopeo 1.9.3
+speaks Docker API 1.22; Docker 25+ wants 1.24) is a measured `fail` in the
+engine's own words, as is an archive the engine does not load.
 """
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from harness.engines.adapter import Engine
 from harness.engines.registry import Registry
-from harness.errors import HarnessError
+from harness.errors import EngineError, EngineUnavailable, HarnessError
 from harness.findings import Category, Finding
 from harness.pytest_plugin import Record
+from harness.tools import SKOPEO, Tool, ToolFailed, ToolRefused, Tools, failure_words
 
 pytestmark = pytest.mark.check("digest-preservation")
 
-ROUTES = ("skopeo-docker-daemon", "skopeo-docker-archive", "skopeo-oci-archive")
+ROUTES = ("docker-daemon", "docker-archive", "oci-archive")
 
 
-class ToolFailed(HarnessError):
-    """The third-party tool itself failed (e.g. Debian 12's skopeo 1.9 speaks Docker API 1.22, which
-    Docker 25+ refuses): the check could not measure the engine, which makes the result an *error*."""
-
-
-def skopeo(*args: str) -> None:
-    if shutil.which("skopeo") is None:
-        raise ToolFailed("skopeo is not installed (apt-get install skopeo)")
-    proc = subprocess.run(["skopeo", *args], capture_output=True, text=True, timeout=600)
+def copy(tool: Tool, *args: str, into_engine: bool) -> None:
+    """`skopeo copy`; with the engine as destination a failure is the engine's (or the pair's) refusal,
+    measured; from the registry to a file no engine is involved, and a failure means nothing was measured."""
+    proc = tool.run("--insecure-policy", *(["--debug"] if into_engine else []), "copy", "--src-tls-verify=false", *args)
     if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise ToolFailed(f"skopeo {args[0]} failed: {last}")
+        if into_engine:
+            raise ToolRefused(tool, failure_words(proc.stderr))
+        raise ToolFailed(f"{tool.id} copy failed: {failure_words(proc.stderr)}")
 
 
 @pytest.mark.parametrize("route", ROUTES)
-def test_copied_image_keeps_its_registry_digest(engine: Engine, loaded_image: str, image: str, route: str,
-                                               registry: Registry, run_namespace: str, workdir: Path,
+@pytest.mark.parametrize("skopeo", [s.id for s in SKOPEO])
+def test_copied_image_keeps_its_registry_digest(engine: Engine, loaded_image: str, image: str, skopeo: str, route: str,
+                                               registry: Registry, run_namespace: str, workdir: Path, tools: Tools,
                                                record: Record) -> None:
-    repo = f"{run_namespace}/digest-{engine.id}-{image}-{route}"
+    tool = record.use(tools[skopeo])
+    record.measure("skopeo_version", tool.version)
+    repo = f"{run_namespace}/digest-{engine.id}-{image}-{skopeo}-{route}"
     source = f"{registry.host}/{repo}"
     engine.tag(loaded_image, source, "v1")
     engine.push(source, "v1")
@@ -52,21 +53,24 @@ def test_copied_image_keeps_its_registry_digest(engine: Engine, loaded_image: st
     served = registry.served_digest(repo, "v1")
     src = f"docker://{source}:v1"
     try:
-        if route == "skopeo-docker-daemon":
-            skopeo("copy", "--src-tls-verify=false", "--dest-daemon-host", engine.spec.endpoint, src,
-                   f"docker-daemon:{source}:v1")
+        if route == "docker-daemon":
+            copy(tool, "--dest-daemon-host", engine.spec.endpoint, src, f"docker-daemon:{source}:v1", into_engine=True)
         else:
-            kind = route.removeprefix("skopeo-")
-            archive = workdir / f"{kind}.tar"
-            skopeo("copy", "--src-tls-verify=false", src, f"{kind}:{archive}:{source}:v1")
+            archive = workdir / f"{route}.tar"
+            copy(tool, src, f"{route}:{archive}:{source}:v1", into_engine=False)
             engine.load(archive)
         digests = list(engine.inspect(f"{source}:v1").get("RepoDigests") or [])
+    except ToolRefused as e:
+        record.measure("digest", "refused")
+        pytest.fail(f"{route} into {engine.id}: {e}", pytrace=False)
     except ToolFailed:
         record.measure("digest", "not measured")
         raise
-    except HarnessError as e:  # the engine refused what the tool made: the user's route is broken
+    except EngineUnavailable:
+        raise
+    except EngineError as e:  # the engine refused what the tool made: the user's route is broken
         record.measure("digest", "load failed")
-        pytest.fail(f"{route} into {engine.id} did not work: {e}", pytrace=False)
+        pytest.fail(f"{route} by {tool.id} into {engine.id} did not work: {e}", pytrace=False)
     finally:
         engine.remove_quietly(f"{source}:v1")
     mine = sorted(d for d in digests if d.split("@", 1)[0] == source)
@@ -75,5 +79,5 @@ def test_copied_image_keeps_its_registry_digest(engine: Engine, loaded_image: st
     record.measure("digest", verdict)
     if verdict != "kept":
         record.add(Finding(Category.TAGS, f"inspect.RepoDigests:{route}", expected, mine or None,
-                           f"registry digest {verdict} on the way through {route}"))
-    assert verdict == "kept", f"{route}: the registry digest was {verdict} (expected {expected}, got {mine or 'none'})"
+                           f"registry digest {verdict} on the way through {route} by {tool.id}"))
+    assert verdict == "kept", f"{route} by {tool.id}: the registry digest was {verdict} (expected {expected}, got {mine or 'none'})"

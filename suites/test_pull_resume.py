@@ -78,7 +78,7 @@ def test_retry_after_a_cut_layer_fetches_only_what_is_missing(
 
     plan = FaultPlan(digest, cut_after=int(size * CUT_FRACTION), stall=interruption == "client-cancel")
     # podman must be told the proxy is plain HTTP: the farm's registries.conf names the reserved port
-    port = Farm().proxy_port if engine.identity.engine == "podman" else 0
+    port = Farm().proxy_port(engine.id) if engine.identity.engine == "podman" else 0
     with FaultProxy(("127.0.0.1", registry.port), plan, port=port) as proxy:
         started = time.monotonic()
         if interruption == "client-cancel":

@@ -1,4 +1,5 @@
-"""The local farm against real daemons: identities, the docker CLI's agreement, and a clean `down`."""
+"""The local farm against real daemons: identities, the docker CLI's agreement, and a clean `down`
+(emulated arm64 daemons and podman 5 from the package cache included)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 from harness.engines import daemon
 from harness.engines.adapter import Engine
 from harness.engines.farm import Farm
-from harness.settings import default_home
+from harness.settings import default_home, package_cache
 
 
 def _cli(endpoint: str, *args: str) -> str:
@@ -45,25 +46,49 @@ def test_status_json_and_docker_cli_agree_with_the_engine_id(engine: Engine) -> 
     driver = _cli(engine.spec.endpoint, "info", "--format", "{{.Driver}}")
     status = _cli(engine.spec.endpoint, "info", "--format", "{{json .DriverStatus}}")
     storage = "containerd" if "io.containerd.snapshotter.v1" in status else driver
-    cli_id = f"{kind}-{re.match(r'[0-9.]+', raw).group(0).rstrip('.')}-{storage}"  # type: ignore[union-attr]
+    machine = _cli(engine.spec.endpoint, "info", "--format", "{{.Architecture}}")
+    # Docker says `uname -m` of its (emulated) kernel view, podman Go's name for it
+    suffix = {"x86_64": "", "amd64": "", "aarch64": "-arm64", "arm64": "-arm64"}[machine]
+    cli_id = f"{kind}-{re.match(r'[0-9.]+', raw).group(0).rstrip('.')}-{storage}{suffix}"  # type: ignore[union-attr]
     assert cli_id == engine.id
 
 
+def _processes_naming(text: str) -> list[int]:
+    """Pids whose command line mentions `text` (to find leftovers of one farm home; nothing is signalled)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if text.encode() in cmdline.read_bytes():
+                found.append(int(cmdline.parent.name))
+        except OSError:
+            continue
+    return found
+
+
 @pytest.mark.engines  # a farm of its own
-def test_down_stops_exactly_the_processes_it_started() -> None:
-    """A second farm in its own home: `down` ends its daemon and the daemon's children, nothing else."""
+@pytest.mark.parametrize(("engine_id", "machine", "tree_size"), [
+    ("docker-28.5.2-containerd", "x86_64", 2),        # dockerd and its own containerd
+    ("docker-28.5.2-containerd-arm64", "aarch64", 2),  # both under qemu-aarch64-static
+    ("podman-5.4.2-overlay", "amd64", 1),              # podman from the package cache, patched onto its sysroot
+])
+def test_down_stops_exactly_the_processes_it_started(engine_id: str, machine: str, tree_size: int) -> None:
+    """A second farm in its own home: the engine is what it says (`docker info`), and `down` ends its daemon
+    and the daemon's children (the emulator processes of an arm64 daemon too), nothing else."""
     shared = Farm()
     before = {s.id: s.pid for s in shared.status() if s.healthy}
     home = Path(tempfile.mkdtemp(prefix="imgh-", dir="/tmp"))  # short: unix socket paths stop at 108 bytes
-    farm = Farm(home=home, cache=default_home() / "packages")
-    engine_id = "docker-28.5.2-containerd"
+    farm = Farm(home=home, cache=package_cache(default_home()))
     [st] = farm.up([engine_id])
     assert st.healthy, st.error
     assert st.pid is not None
+    assert _cli(st.endpoint, "info", "--format", "{{.Architecture}}") == machine
     tree = [st.pid, *daemon.descendants(st.pid)]
-    assert len(tree) >= 2, "dockerd should have started its own containerd"
+    assert len(tree) >= tree_size, f"expected the daemon and its helpers, found {tree}"
+    if machine == "aarch64":  # every process of the tree is the emulator running an arm64 binary
+        assert all("qemu-aarch64-static" in Path(f"/proc/{p}/exe").resolve().name for p in tree)
     assert farm.down([engine_id]) == [engine_id]
     assert [p for p in tree if daemon.alive(p)] == []
+    assert [p for p in _processes_naming(str(home)) if daemon.alive(p)] == []
     assert farm.status([engine_id])[0].pid is None
     shutil.rmtree(home, ignore_errors=True)
     after = {s.id: s.pid for s in shared.status() if s.healthy}

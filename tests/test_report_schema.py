@@ -81,3 +81,24 @@ def test_load_report_names_what_is_wrong(tmp_path: Path) -> None:
     (tmp_path / "junk.json").write_text("<html>")
     with pytest.raises(UsageError, match="not a readable report.json"):
         load_report(tmp_path / "junk.json")
+
+
+def test_tool_versions_go_into_the_run_section_and_the_page() -> None:
+    """The skopeo each result ran is named in report.json's run.tools once, with the version it reported."""
+    from harness.report.html import render_html
+
+    collector = ResultCollector(SimpleNamespace())  # type: ignore[arg-type]
+    info = {"id": "e", "endpoint": "unix:///e.sock", "version": "28.5.2", "storage": "containerd",
+            "os": "linux", "arch": "arm64"}
+    for tool in ({"id": "skopeo-1.9.3", "name": "skopeo", "version": "1.9.3"},
+                 {"id": "skopeo-1.18", "name": "skopeo", "version": "1.18.0"}):
+        data = {"check": "digest-preservation", "engine": "e", "engine_info": info, "image": "basic",
+                "findings": [], "metrics": {"digest": "refused", "skopeo_version": tool["version"]}, "tools": [tool]}
+        report = _logreport("call", "failed", data)
+        report.nodeid = f"suites/test_x.py::test_y[e-basic-{tool['id']}-docker-daemon]"
+        collector.pytest_runtest_logreport(report)
+    doc = collector.document()
+    assert _errors(doc) == []
+    assert doc["run"]["tools"] == [{"id": "skopeo-1.18", "name": "skopeo", "version": "1.18.0"},
+                                   {"id": "skopeo-1.9.3", "name": "skopeo", "version": "1.9.3"}]
+    assert "tools: skopeo 1.18.0 (skopeo-1.18), skopeo 1.9.3 (skopeo-1.9.3)" in render_html(doc)

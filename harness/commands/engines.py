@@ -36,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         for st in statuses:
             state = "healthy" if st.healthy else ("down" if not st.pid and not st.error else "FAILED")
-            print(f"{st.id:28} {state:8} pid={st.pid or '-':<8} {st.endpoint}" + (f"\n    {st.error}" if st.error else ""))
+            print(f"{st.id:32} {state:8} {st.platform or '-':12} pid={st.pid or '-':<8} {st.endpoint}"
+                  + (f"\n    {st.error}" if st.error else ""))
     failed = [st for st in statuses if st.error or (args.action == "up" and not st.healthy)]
     return 3 if failed else 0

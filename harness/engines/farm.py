@@ -1,10 +1,12 @@
-"""The local engine farm: six real engine configurations side by side on this host.
+"""The local engine farm: real engine configurations side by side on this host.
 
 Each engine gets its own directory under ``<home>/farm/<id>/`` (data root, exec
 root, pidfile, unix socket, log, config).  `up` provisions binaries once
 (`harness.engines.packages`), starts the daemons in parallel and waits for each
 to answer ping *and* to report the id it was asked to be; `down` stops exactly the
-pids recorded in the state file and their process trees, nothing else.
+pids recorded in the state file and their process trees, nothing else.  Engines of
+another architecture run under user-mode emulation (`harness.engines.emulation`),
+engines of a newer Debian against a sysroot of their own (`harness.engines.sysroot`).
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from harness.engines import daemon
+from harness.engines import daemon, podman
 from harness.engines.adapter import Engine
+from harness.engines.emulation import EmulatedSource
 from harness.engines.packages import DebianSource, DebPackage, EngineSource, SystemSource
+from harness.engines.sysroot import SID_ARM64, TRIXIE_AMD64, PatchedSource, Sysroot
 from harness.engines.spec import EngineSpec
 from harness.errors import EngineError, EngineMismatch, EngineUnavailable, HarnessError, UsageError
 from harness.settings import default_home, package_cache
@@ -38,6 +42,25 @@ def _docker(version: str, suite: str) -> DebianSource:
         DebPackage("docker.io", suite, version), DebPackage("containerd", suite), _RUNC, _TINI))
 
 
+def _docker_emulated(version: str, sysroot: Sysroot) -> EmulatedSource:
+    """dockerd, containerd, runc and tini of another architecture, all from the sysroot's suite (runc and
+    libc go together), wrapped for user-mode emulation."""
+    suite, arch = sysroot.suite, sysroot.arch
+    packages = DebianSource(f"docker-{version}-{arch}-debs", tuple(
+        DebPackage(name, suite, pin, arch) for name, pin in
+        (("docker.io", version), ("containerd", None), ("runc", None), ("tini-static", None))),
+        links=(("usr/bin/docker-init", "tini-static"),))
+    return EmulatedSource(f"docker-{version}-{arch}", packages, sysroot)
+
+
+def _podman_patched(version: str, suite: str) -> PatchedSource:
+    """podman with its own conmon, crun, netavark and catatonit from `suite`, patched onto its sysroot."""
+    return PatchedSource(f"podman-{version}", DebianSource(f"podman-{version}-debs", tuple(
+        DebPackage(name, suite, pin) for name, pin in
+        (("podman", version), ("conmon", None), ("crun", None), ("netavark", None), ("catatonit", None)))),
+        TRIXIE_AMD64)
+
+
 @dataclass(frozen=True)
 class FarmEngine:
     """One engine configuration of the farm: the id it must report and where its binaries come from."""
@@ -47,6 +70,8 @@ class FarmEngine:
     source: EngineSource
     containerd_store: bool = False
     name: str = ""  # set for service daemons: their directory and state key, while `id` is what they must report
+    daemon_args: tuple[str, ...] = ()
+    start_timeout: float = START_TIMEOUT
 
     @property
     def key(self) -> str:
@@ -60,6 +85,12 @@ DEFAULT_ENGINES: tuple[FarmEngine, ...] = (
     FarmEngine("docker-28.5.2-overlay2", "docker", _docker("28.5.2", "sid")),
     FarmEngine("docker-28.5.2-containerd", "docker", _docker("28.5.2", "sid"), containerd_store=True),
     FarmEngine("podman-4.3.1-overlay", "podman", SystemSource("podman-system", "podman", ("podman",))),
+    FarmEngine("podman-5.4.2-overlay", "podman", _podman_patched("5.4.2", "trixie")),
+    # under emulation: no userland proxy (it would be one more emulated process per port), a longer start
+    FarmEngine("docker-28.5.2-containerd-arm64", "docker", _docker_emulated("28.5.2", SID_ARM64),
+               containerd_store=True, daemon_args=("--userland-proxy=false",), start_timeout=3 * START_TIMEOUT),
+    FarmEngine("docker-28.5.2-overlay2-arm64", "docker", _docker_emulated("28.5.2", SID_ARM64),
+               daemon_args=("--userland-proxy=false",), start_timeout=3 * START_TIMEOUT),
 )
 REGISTRY_HOST = "registry-host"
 SERVICES: tuple[FarmEngine, ...] = (
@@ -76,6 +107,7 @@ class EngineStatus:
     endpoint: str
     version: str = ""
     storage: str = ""
+    platform: str = ""  # os/arch[/variant] as the engine reports it
     pid: int | None = None
     healthy: bool = False
     error: str = ""
@@ -129,10 +161,11 @@ class Farm:
         """A loopback port reserved for the farm's registry; podman is told it is plain HTTP."""
         return self._reserved_port("registry_port")
 
-    @property
-    def proxy_port(self) -> int:
-        """A loopback port reserved for the fault-injecting proxy in front of the registry (plain HTTP too)."""
-        return self._reserved_port("proxy_port")
+    def proxy_port(self, engine_id: str) -> int:
+        """A loopback port reserved for the fault-injecting proxy in front of the registry when `engine_id`
+        pulls through it (podman is told it is plain HTTP too): one per engine, since two podman engines'
+        pull-resume tests may run at once on two workers."""
+        return self._reserved_port(f"proxy_port/{engine_id}")
 
     def select(self, ids: Sequence[str] | None) -> list[FarmEngine]:
         """The named engines (or service daemons); all engines under test when none are named."""
@@ -158,7 +191,7 @@ class Farm:
                 prefixes[fe.source.name] = fe.source.provision(cache)
             except HarnessError as e:
                 prefixes[fe.source.name] = e
-        ports = (self.registry_port, self.proxy_port)
+        ports = (self.registry_port, *(self.proxy_port(e.key) for e in self.engines.values() if e.kind == "podman"))
         with ThreadPoolExecutor(max_workers=len(wanted) or 1) as pool:
             results = list(pool.map(lambda fe: self._up_one(fe, prefixes[fe.source.name], ports, progress), wanted))
         state = self._state()
@@ -216,7 +249,11 @@ class Farm:
             conf = d / "registries.conf"
             conf.write_text("".join(f'[[registry]]\nlocation = "127.0.0.1:{p}"\ninsecure = true\n\n' for p in ports))
             env["CONTAINERS_REGISTRIES_CONF"] = str(conf)
-            argv: tuple[str, ...] = ("podman", "--root", str(d / "data"), "--runroot", str(run / "exec"), "--tmpdir", str(run / "tmp"),
+            if prefix != Path("/"):  # from the package cache: its own helpers and configuration, not the system's
+                env.update(podman.private_config(prefix, d))
+            argv: tuple[str, ...] = (
+                    str(prefix / "usr/bin/podman"), "--root", str(d / "data"), "--runroot", str(run / "exec"),
+                    "--tmpdir", str(run / "tmp"),
                     "--storage-driver", "overlay", "--cgroup-manager", "cgroupfs", "--events-backend", "file",
                     "system", "service", "--time", "0", self._endpoint(fe))
             return daemon.Launch(argv, env, d / "daemon.log", d)
@@ -226,11 +263,11 @@ class Farm:
         argv = (str(prefix / "usr/sbin/dockerd"), "--config-file", str(d / "daemon.json"),
                 "--data-root", str(d / "data"), "--exec-root", str(run / "exec"),
                 "--pidfile", str(d / "docker.pid"), "-H", self._endpoint(fe),
-                "--bridge=none", "--iptables=false")
+                "--bridge=none", "--iptables=false", *fe.daemon_args)
         return daemon.Launch(argv, env, d / "daemon.log", d)
 
     def _wait_ready(self, fe: FarmEngine, st: EngineStatus, sock: Path) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
+        deadline = time.monotonic() + fe.start_timeout
         assert st.pid is not None
         while time.monotonic() < deadline:
             if not daemon.alive(st.pid):
@@ -240,7 +277,7 @@ class Farm:
                 try:
                     if engine.ping():
                         ident = engine.identity
-                        st.version, st.storage = ident.version, ident.storage
+                        st.version, st.storage, st.platform = ident.version, ident.storage, ident.platform
                         if ident.id != fe.id:
                             raise EngineMismatch(f"came up as {ident.id}", engine=fe.key,
                                                  hint="the package source moved to another version")
@@ -251,7 +288,7 @@ class Farm:
                 finally:
                     engine.close()
             time.sleep(0.25)
-        raise EngineUnavailable(f"no answer on {sock} after {START_TIMEOUT:.0f}s", engine=fe.key)
+        raise EngineUnavailable(f"no answer on {sock} after {fe.start_timeout:.0f}s", engine=fe.key)
 
     @staticmethod
     def _log_tail(log: Path, lines: int = 5) -> str:
@@ -275,6 +312,7 @@ class Farm:
                 try:
                     ident = engine.identity
                     st.version, st.storage, st.healthy = ident.version, ident.storage, ident.id == fe.id
+                    st.platform = ident.platform
                     if ident.id != fe.id:
                         st.error = f"reports itself as {ident.id}"
                 except EngineError as e:

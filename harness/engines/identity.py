@@ -3,6 +3,8 @@
 The id `<engine>-<version>-<storage>` (e.g. `docker-28.5.2-containerd`) comes from
 `/version` and `/info`; capabilities such as the containerd image store are
 detected from what `docker info` reports, never guessed from a version string.
+An engine on any platform but linux/amd64 (the platform of every id before
+arm64 engines joined) carries it at the end: `docker-28.5.2-containerd-arm64`.
 """
 
 from __future__ import annotations
@@ -12,6 +14,11 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 SNAPSHOTTER_DRIVER_TYPE = "io.containerd.snapshotter.v1"
+UNSUFFIXED_PLATFORM = "linux/amd64"
+# `uname -m` (what /info's Architecture says) → the OCI architecture (what /version's Arch says, GOARCH)
+UNAME_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "ppc64le": "ppc64le",
+              "s390x": "s390x", "riscv64": "riscv64", "armv6l": "arm"}
+UNAME_VARIANT = {"armv7l": "v7", "armv6l": "v6"}
 
 
 @dataclass(frozen=True)
@@ -26,10 +33,19 @@ class Identity:
     arch: str
     raw_version: str     # as the engine reports it
     driver: str          # the storage driver as reported, e.g. overlayfs under the containerd store
+    variant: str = ""    # the CPU variant where the engine names one (arm/v7); empty otherwise
+
+    @property
+    def platform(self) -> str:
+        """The engine's own platform as OCI writes it: ``linux/arm64``, ``linux/arm/v7``."""
+        return "/".join(p for p in (self.os, self.arch, self.variant) if p)
 
     @property
     def id(self) -> str:
-        return f"{self.engine}-{self.version}-{self.storage}"
+        base = f"{self.engine}-{self.version}-{self.storage}"
+        if not self.arch or self.platform == UNSUFFIXED_PLATFORM:
+            return base
+        return f"{base}-{'-'.join(p for p in (self.os if self.os != 'linux' else '', self.arch, self.variant) if p)}"
 
     @property
     def containerd_store(self) -> bool:
@@ -56,8 +72,9 @@ def identify(version: Mapping[str, Any], info: Mapping[str, Any]) -> Identity:
         version=m.group(1) if m else raw or "unknown",
         storage=storage,
         api_version=str(version.get("ApiVersion", "")),
-        os=str(version.get("Os", info.get("OSType", ""))),
-        arch=str(version.get("Arch", info.get("Architecture", ""))),
+        os=str(version.get("Os") or info.get("OSType") or ""),
+        arch=str(version.get("Arch") or UNAME_ARCH.get(str(info.get("Architecture", "")), info.get("Architecture") or "")),
         raw_version=raw,
         driver=driver,
+        variant=UNAME_VARIANT.get(str(info.get("Architecture", "")), ""),
     )

@@ -41,11 +41,14 @@ class EngineSource(Protocol):
 
 @dataclass(frozen=True)
 class DebPackage:
-    """One package from one Debian suite; `upstream` pins the upstream version (prefix match)."""
+    """One package from one Debian suite; `upstream` pins the upstream version (prefix match: 1.18
+    takes 1.18.0+ds1-1, not 1.180);
+    `arch` is a Debian architecture (arm64) for another machine's binaries, None for this machine's."""
 
     name: str
     suite: str
     upstream: str | None = None
+    arch: str | None = None
 
 
 def debian_mirror() -> tuple[str, str]:
@@ -72,15 +75,24 @@ def debian_mirror() -> tuple[str, str]:
 
 
 class PrivateApt:
-    """An apt state of our own: lists and sources for several suites, invisible to the system's apt."""
+    """An apt state of our own: lists and sources for several suites, invisible to the system's apt.
 
-    def __init__(self, root: Path, suites: tuple[str, ...]) -> None:
+    With `arch` (arm64) it sees only that architecture's packages, as apt on such a machine would:
+    one state per architecture (`for_arch`), since lists and resolution depend on it."""
+
+    def __init__(self, root: Path, suites: tuple[str, ...], arch: str | None = None) -> None:
         self.root = root
         self.suites = suites
+        self.arch = arch
         self._updated = False
+
+    @classmethod
+    def for_arch(cls, cache: Path, suites: tuple[str, ...], arch: str | None) -> PrivateApt:
+        return cls(cache / ("apt" if arch is None else f"apt-{arch}"), suites, arch)
 
     def _opts(self) -> list[str]:
         r = self.root
+        arch = ["-o", f"APT::Architecture={self.arch}", "-o", f"APT::Architectures::={self.arch}"] if self.arch else []
         return [
             "-o", f"Dir::State::Lists={r / 'lists'}",
             "-o", f"Dir::Etc::sourcelist={r / 'sources.list'}",
@@ -89,6 +101,7 @@ class PrivateApt:
             "-o", "Dir::State::status=/dev/null",
             "-o", "APT::Sandbox::User=root",
             "-o", "Debug::NoLocking=1",
+            *arch,
         ]
 
     def update(self) -> None:
@@ -113,26 +126,41 @@ class PrivateApt:
                 found.append(cols[1])
         for version in found:
             upstream = re.sub(r"^\d+:", "", version)
-            if pkg.upstream is None or upstream.startswith(pkg.upstream + "+") or upstream.startswith(
-                    pkg.upstream + "-") or upstream.startswith(pkg.upstream + "~"):
+            if pkg.upstream is None or any(upstream.startswith(pkg.upstream + sep) for sep in "+-~."):
                 return version
         raise ProvisionError(
             f"{pkg.suite} has no {pkg.name} {pkg.upstream or ''}".rstrip() + f" (it has: {', '.join(found) or 'none'})",
             hint="the suite moved on; pin another version or bring the engine with --engine")
 
+    def closure(self, names: tuple[str, ...]) -> list[tuple[str, str]]:
+        """(package, exact version) of `names` and everything they depend on (no recommends), as apt
+        resolves it for an empty system of this state's suites and architecture."""
+        self.update()
+        out = self._run(["apt-get", *self._opts(), "-s", "install", "--no-install-recommends", *names],
+                        "apt-get -s install")
+        return parse_simulated_installs(out)
+
     def download(self, pkg: DebPackage, dest: Path) -> Path:
-        version = self.resolve(pkg)
+        return self.fetch(pkg.name, self.resolve(pkg), dest)
+
+    def fetch(self, name: str, version: str, dest: Path) -> Path:
+        """The .deb of `name` at exactly `version` for this state's architecture, downloaded once."""
         dest.mkdir(parents=True, exist_ok=True)
-        existing = list(dest.glob(f"{pkg.name}_*.deb"))
+        found = self._cached_deb(name, version, dest)
+        if found is None:
+            self._run(["apt-get", *self._opts(), "download", f"{name}={version}"], "apt-get download", cwd=dest)
+            found = self._cached_deb(name, version, dest)
+        if found is None:
+            raise ProvisionError(f"apt-get download {name}={version} left no .deb in {dest}")
+        return found
+
+    def _cached_deb(self, name: str, version: str, dest: Path) -> Path | None:
         stem = version.replace(":", "%3a")
-        for f in existing:
-            if f.name.startswith(f"{pkg.name}_{stem}_"):
+        arches = {self.arch or _native_arch(), "all"}
+        for f in dest.glob(f"{name}_*.deb"):
+            if any(f.name == f"{name}_{stem}_{a}.deb" for a in arches):
                 return f
-        self._run(["apt-get", *self._opts(), "download", f"{pkg.name}={version}"], "apt-get download", cwd=dest)
-        for f in dest.glob(f"{pkg.name}_*.deb"):
-            if f.name.startswith(f"{pkg.name}_{stem}_"):
-                return f
-        raise ProvisionError(f"apt-get download {pkg.name}={version} left no .deb in {dest}")
+        return None
 
     @staticmethod
     def _run(cmd: list[str], what: str, cwd: Path | None = None) -> str:
@@ -146,35 +174,77 @@ class PrivateApt:
         return proc.stdout
 
 
+def parse_simulated_installs(text: str) -> list[tuple[str, str]]:
+    """(package, version) of every ``Inst name (version suite [arch])`` line of ``apt-get -s install``."""
+    return [(m.group(1), m.group(2)) for m in re.finditer(r"^Inst (\S+) (?:\[[^\]]*\] )?\((\S+) ", text, re.M)]
+
+
+def _native_arch() -> str:
+    try:
+        return subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True).stdout.strip() or "amd64"
+    except OSError:
+        return "amd64"
+
+
+def unpack(debs: list[Path], staging: Path) -> None:
+    """`dpkg -x` each package into `staging` (made empty first)."""
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    for deb in debs:
+        proc = subprocess.run(["dpkg", "-x", str(deb), str(staging)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise ProvisionError(f"dpkg -x {deb.name} failed: {proc.stderr.strip()[:200]}")
+
+
+def need_apt() -> None:
+    if shutil.which("dpkg") is None or shutil.which("apt-get") is None:
+        raise ProvisionError("apt-get and dpkg are needed to provision engines from Debian packages")
+
+
+def _keep_only(root: Path, keep: set[str]) -> None:
+    """Remove every file under `root` but those named in `keep` (paths relative to `root`)."""
+    missing = [k for k in keep if not (root / k).is_file()]
+    if missing:
+        raise ProvisionError(f"the packages have no {', '.join(sorted(missing))}")
+    for path in sorted(root.rglob("*"), reverse=True):  # deepest first: directories empty before they go
+        rel = str(path.relative_to(root))
+        if path.is_dir() and not path.is_symlink():
+            if not any(path.iterdir()):
+                path.rmdir()
+        elif rel not in keep:
+            path.unlink()
+
+
 @dataclass(frozen=True)
 class DebianSource:
     """An engine prefix unpacked from Debian packages of one or more suites.
 
     `links` are symlinks made inside the prefix after unpacking (relative to the
     prefix), e.g. ``usr/bin/docker-init -> tini-static`` for dockerd's init.
+    `keep`, when given, are the only files kept (qemu-user-static unpacks 370 MB
+    of emulators, of which the farm runs one).
     """
 
     name: str
     packages: tuple[DebPackage, ...]
     links: tuple[tuple[str, str], ...] = ()
+    keep: tuple[str, ...] = ()
 
     def provision(self, cache: Path) -> Path:
         prefix = cache / "roots" / self.name
         marker = prefix / MARKER
-        wanted = [f"{p.name}/{p.suite}/{p.upstream}" for p in self.packages]
+        wanted = [f"{p.name}/{p.suite}/{p.upstream}" + (f"/{p.arch}" if p.arch else "") for p in self.packages]
+        wanted += [f"keep:{k}" for k in self.keep]
         if marker.exists() and json.loads(marker.read_text()).get("packages") == wanted:
             return prefix
-        if shutil.which("dpkg") is None or shutil.which("apt-get") is None:
-            raise ProvisionError("apt-get and dpkg are needed to provision engines from Debian packages")
-        apt = PrivateApt(cache / "apt", tuple(sorted({p.suite for p in self.packages})))
-        debs = [apt.download(p, cache / "debs" / p.suite) for p in self.packages]
+        need_apt()
+        apts = {arch: PrivateApt.for_arch(cache, tuple(sorted({p.suite for p in self.packages if p.arch == arch})), arch)
+                for arch in {p.arch for p in self.packages}}
+        debs = [apts[p.arch].download(p, cache / "debs" / p.suite) for p in self.packages]
         staging = prefix.with_name(prefix.name + ".partial")
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        for deb in debs:
-            proc = subprocess.run(["dpkg", "-x", str(deb), str(staging)], capture_output=True, text=True)
-            if proc.returncode != 0:
-                raise ProvisionError(f"dpkg -x {deb.name} failed: {proc.stderr.strip()[:200]}")
+        unpack(debs, staging)
+        if self.keep:
+            _keep_only(staging, set(self.keep))
         for link, target in self.links:
             path = staging / link
             if path.is_symlink() or path.exists():

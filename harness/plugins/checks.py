@@ -19,4 +19,6 @@ CHECKS: dict[str, str] = {
                    "is missing",
     "delta": "saving the same version twice keeps the archive digest; update cost at layer vs file granularity",
     "concurrent-clients": "listing, inspecting and saving keep working while another client removes its own images",
+    "platform": "an image keeps its platform through load, inspect, save and pull, also on an engine of another "
+                "platform (kept, refused or converted)",
 }

@@ -45,6 +45,7 @@ class ResultCollector:
         self.started = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self.results: dict[str, dict[str, Any]] = {}
         self.engines: dict[str, dict[str, Any]] = {}
+        self.tools: dict[str, dict[str, str]] = {}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         data: dict[str, Any] | None = dict(report.user_properties).get("harness")  # type: ignore[assignment]
@@ -71,6 +72,8 @@ class ResultCollector:
             res["message"] = _first_line(report)
         if data.get("engine_info"):
             self.engines[data["engine"]] = data["engine_info"]
+        for tool in data.get("tools") or []:
+            self.tools[tool["id"]] = tool
 
     def document(self) -> dict[str, Any]:
         used = sorted({r["engine"] for r in self.results.values()} - {""})  # "": a check that needs no engine
@@ -78,7 +81,8 @@ class ResultCollector:
         return {
             "schema": SCHEMA_VERSION,
             "run": {"id": self.run_id, "started": self.started, "host": platform.node(),
-                    "harness_version": __version__},
+                    "harness_version": __version__, **({"tools": [self.tools[k] for k in sorted(self.tools)]}
+                                                       if self.tools else {})},
             "engines": engines,
             "results": [dict(r, outcome=r["outcome"] or "error") for r in self.results.values()],
         }

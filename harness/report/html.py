@@ -79,8 +79,17 @@ def _header(report: dict[str, Any]) -> str:
     return (f"<header><h1>Image consistency report</h1>"
             f'<p class="meta">run <b>{escape(run["id"])}</b> on {escape(run["host"])} · started '
             f'{escape(run["started"])} · harness {escape(run["harness_version"])} · '
-            f'{len(report["results"])} results on {len(report["engines"])} engines</p>'
+            f'{len(report["results"])} results on {len(report["engines"])} engines</p>{_tools(run)}'
             f'<p class="totals">{totals}</p>{sources}</header>')
+
+
+def _tools(run: dict[str, Any]) -> str:
+    """The tools the results depend on, as each reported its version (skopeo 1.9.3 …)."""
+    tools = run.get("tools") or []
+    if not tools:
+        return ""
+    listed = ", ".join(f"{escape(t['name'])} {escape(t['version'])} ({escape(t['id'])})" for t in tools)
+    return f'<p class="meta">tools: {listed}</p>'
 
 
 def _matrix(report: dict[str, Any], checks: list[str], about: Mapping[str, str], engines: list[str],
