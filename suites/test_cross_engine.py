@@ -22,6 +22,7 @@ from harness.corpus import RunCorpus
 from harness.diff import diff_archives
 from harness.engines.adapter import Engine
 from harness.engines.registry import Registry
+from harness.errors import HarnessError
 from harness.findings import Category, Finding, changes_the_image
 from harness.pytest_plugin import Record
 from harness.report.diff_text import render_text

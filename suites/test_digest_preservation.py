@@ -18,7 +18,7 @@ import pytest
 
 from harness.engines.adapter import Engine
 from harness.engines.registry import Registry
-from harness.errors import EngineError, EngineUnavailable, HarnessError
+from harness.errors import EngineError, EngineUnavailable
 from harness.findings import Category, Finding
 from harness.pytest_plugin import Record
 from harness.tools import SKOPEO, Tool, ToolFailed, ToolRefused, Tools, failure_words

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from harness.errors import UsageError
+from harness.plugins.checks import CHECKS
 from harness.plugins.results import ResultCollector
 from harness.report.report_json import load_report
 from tests.reportkit import drifting, make_report, validator, write
@@ -87,7 +88,7 @@ def test_tool_versions_go_into_the_run_section_and_the_page() -> None:
     """The skopeo each result ran is named in report.json's run.tools once, with the version it reported."""
     from harness.report.html import render_html
 
-    collector = ResultCollector(SimpleNamespace())  # type: ignore[arg-type]
+    collector = ResultCollector(None, "20260101-000000-aaaaaa")
     info = {"id": "e", "endpoint": "unix:///e.sock", "version": "28.5.2", "storage": "containerd",
             "os": "linux", "arch": "arm64"}
     for tool in ({"id": "skopeo-1.9.3", "name": "skopeo", "version": "1.9.3"},
@@ -101,4 +102,4 @@ def test_tool_versions_go_into_the_run_section_and_the_page() -> None:
     assert _errors(doc) == []
     assert doc["run"]["tools"] == [{"id": "skopeo-1.18", "name": "skopeo", "version": "1.18.0"},
                                    {"id": "skopeo-1.9.3", "name": "skopeo", "version": "1.9.3"}]
-    assert "tools: skopeo 1.18.0 (skopeo-1.18), skopeo 1.9.3 (skopeo-1.9.3)" in render_html(doc)
+    assert "tools: skopeo 1.18.0 (skopeo-1.18), skopeo 1.9.3 (skopeo-1.9.3)" in render_html(doc, CHECKS)
