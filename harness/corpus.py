@@ -19,23 +19,19 @@ import tarfile
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Iterator
+from typing import IO, Iterator
 
 from filelock import FileLock
 
-from harness.engines.packages import DebianSource, DebPackage
-from harness.errors import HarnessError
 from harness.archive import read_archive
 from harness.archive.compression import inflate
+from harness.engines.packages import DebianSource, DebPackage
 from harness.image import Archive, ArchiveFormat, Compression, FileEntry, Image
 from harness.reference.build import build_from_layers, built_image
 from harness.reference.layertar import LayerWriter
 from harness.reference.writer import write_reference
 from harness.settings import package_cache
 from harness.tar.listing import iter_layer_files
-
-if TYPE_CHECKING:
-    from harness.engines.adapter import Engine
 
 CORPUS_VERSION = 3
 DEFAULT_NAMESPACE = "imgharness"  # of the cached corpus' tags; a run moves them into its own namespace
@@ -400,74 +396,10 @@ def build_corpus(home: Path, names: list[str] | None = None) -> dict[str, Path]:
         return result
 
 
-class RunCorpus:
-    """The corpus as one run sees it: the cached archives re-tagged under the run's namespace.
+def unique_image(busybox: Path, out: Path, tag: str, seed: str, size: int) -> None:
+    """An image no engine can already hold: busybox plus `size` bytes of `seed`, written to `out`."""
+    def payload(tf: tarfile.TarFile) -> None:
+        _dir(tf, "payload")
+        _file(tf, "payload/random.bin", prng_bytes(seed, size))
 
-    Loading them creates tags only inside the namespace, so the run's clean-up
-    removes exactly what it loaded.  The re-tagged archives are canonical too.
-    """
-
-    def __init__(self, cached: dict[str, Path], namespace: str, workdir: Path, busybox: Path) -> None:
-        self.cached = cached
-        self.namespace = namespace
-        self.workdir = workdir
-        self.busybox = busybox
-
-    def tag(self, name: str) -> str:
-        return corpus_tag(name, self.namespace)
-
-    def tags(self, name: str) -> list[str]:
-        """Every tag the run's archive of `name` carries (a bundle: several per image)."""
-        from harness.archive import read_archive
-
-        return [t for image in read_archive(self[name]).images for t in image.repo_tags]
-
-    def __getitem__(self, name: str) -> Path:
-        """The run's archive of corpus image `name` (written once, shared by xdist workers): the cached
-        archive with every tag moved into the run's namespace, blobs and manifests kept as they are."""
-        from harness.archive import read_archive
-
-        out = self.workdir / f"{name}.tar"
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(out) + ".lock", timeout=600):
-            if not out.exists():
-                archive = read_archive(self.cached[name])
-                images = tuple(dataclasses.replace(i, repo_tags=tuple(self._moved(t) for t in i.repo_tags))
-                               for i in archive.images)
-                keep = any(la.compression is not Compression.NONE for i in images for la in i.layers)
-                write_reference(dataclasses.replace(archive, images=images), out, epoch=EPOCH, keep_compression=keep)
-        return out
-
-    def _moved(self, tag: str) -> str:
-        return self.namespace + tag[len(DEFAULT_NAMESPACE):] if tag.startswith(DEFAULT_NAMESPACE + "/") else tag
-
-    def unique(self, name: str, size: int) -> tuple[Path, str]:
-        """An image no engine can already hold: busybox plus `size` bytes seeded by the run and `name`.
-
-        For checks that must see a layer really downloaded (pull-resume): a layer any image on the
-        engine shares would be skipped, and we never delete images we did not create to force it."""
-        tag = f"{self.namespace}/{name}:v1"
-        out = self.workdir / f"unique-{name}.tar"
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(out) + ".lock", timeout=600):
-            if not out.exists():
-                seed = f"{self.namespace}/{name}"
-
-                def payload(tf: tarfile.TarFile) -> None:
-                    _dir(tf, "payload")
-                    _file(tf, "payload/random.bin", prng_bytes(seed, size))
-
-                build_from_layers([busybox_layer(self.busybox), payload], out, tag=tag, epoch=EPOCH)
-        return out, tag
-
-    def ensure(self, engine: "Engine", name: str) -> str:
-        """Load corpus image `name` into `engine` unless it is there (every tag of it); returns its tag."""
-        tags = self.tags(name)
-        try:
-            for tag in tags:
-                engine.inspect(tag)
-        except HarnessError:
-            engine.load(self[name])
-            for tag in tags:
-                engine.inspect(tag)
-        return self.tag(name)
+    build_from_layers([busybox_layer(busybox), payload], out, tag=tag, epoch=EPOCH)

@@ -100,11 +100,13 @@ IMAGE_CHANGES = frozenset({Category.CONTENT, Category.ADDED, Category.REMOVED, C
 
 def changes_the_image(finding: Finding) -> bool:
     """True when a finding is about the image (its files, layers, config, tags), not about how the archive
-    packs it: an extra metadata blob or a tag spelled in full in manifest.json is packing (``archive:…``)."""
+    packs it: an extra metadata blob or a tag spelled in full in manifest.json is packing (``archive:…``),
+    so is an index around the images (``index[…]``); what an attestation says of a build is not the image."""
     place = finding.where.split(":", 1)[1] if finding.where[:2] in ("a:", "b:") else finding.where
     if finding.category in (Category.DIGEST_MISMATCH, Category.MISSING):
         return True
-    return finding.category in IMAGE_CHANGES and not place.startswith("archive")
+    packing = place.startswith(("archive", "index[")) or ".attestation" in place
+    return finding.category in IMAGE_CHANGES and not packing
 
 
 def summarize(findings: Iterable[Finding]) -> dict[str, int]:
