@@ -72,6 +72,10 @@ class BuiltLayer:
         opener: Opener = self.uncompressed
         return iter_layer_files(opener, f"built layer {self.position}")
 
+    @property
+    def present(self) -> bool:
+        return True
+
 
 def _writer(source: LayerSource) -> LayerWriter:
     if callable(source):
