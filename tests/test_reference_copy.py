@@ -141,6 +141,20 @@ def test_a_config_that_is_not_its_digest_is_refused(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("out.tar*"))
 
 
+def test_a_manifest_that_is_not_its_digest_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The image is made of what its manifest says: bytes that are not the manifest index.json names could make
+    another image, whose reference would pass for this one."""
+    image = IMAGES[1]
+    manifest = image.manifest()
+    source = A.rewrite(A.docker_oci(tmp_path / "a.tar", [image]), tmp_path / "t.tar",
+                       {H._blob(manifest): manifest + b" "})
+    for args in ((), ("--keep-compression",)):
+        assert main(["reference", str(source), "-o", str(tmp_path / "out.tar"), *args]) == 2
+        assert f"image[0] (linux/amd64) manifest: expected {A.sha(manifest)}, content hashes to" in \
+            capsys.readouterr().err
+        assert not list(tmp_path.glob("out.tar*"))
+
+
 def test_a_source_that_changed_after_it_was_read_is_an_error(tmp_path: Path) -> None:
     source = A.docker_oci(tmp_path / "a.tar", IMAGES)
     for deferred in (False, True):

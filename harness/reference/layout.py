@@ -213,6 +213,9 @@ class LayoutWriter:
 
     def _image(self, im: Image) -> Written:
         label = self._labels.get(id(im), "image")
+        source = None  # the manifest the image was read from, if any: what it is made of must be what it says
+        if im.raw_manifest is not None and im.manifest is not None:
+            source = self._verified(im.raw_manifest, im.manifest.digest, f"{label} manifest")
         self._blob(im.raw_config, im.config_digest, f"{label} config")
         layers, paths = [], []
         for la in im.layers:
@@ -223,9 +226,8 @@ class LayoutWriter:
             layers.append({"mediaType": OCI_LAYER[la.compression if self._keep else Compression.NONE],
                            "digest": digest, "size": self._sizes[digest]})
             paths.append(blob_path(digest))
-        if self._keep and im.raw_manifest is not None and im.manifest is not None:
-            raw = self._verified(im.raw_manifest, im.manifest.digest, f"{label} manifest")
-            media_type = im.manifest.media_type or OCI_MANIFEST
+        if self._keep and source is not None and im.manifest is not None:
+            raw, media_type = source, im.manifest.media_type or OCI_MANIFEST
         else:
             doc: dict[str, Any] = {
                 "schemaVersion": 2,
@@ -233,12 +235,12 @@ class LayoutWriter:
                 "config": {"mediaType": OCI_CONFIG, "digest": im.config_digest, "size": len(im.raw_config)},
                 "layers": layers,
             }
-            if self._v2 and im.raw_manifest is not None and im.manifest is not None:
-                source = json.loads(self._verified(im.raw_manifest, im.manifest.digest, f"{label} manifest"))
-                if "annotations" in source:
-                    doc["annotations"] = source["annotations"]
-                if isinstance(source.get("subject"), dict):
-                    doc["subject"] = self._restate(source["subject"])
+            if self._v2 and source is not None:
+                said = json.loads(source)
+                if "annotations" in said:
+                    doc["annotations"] = said["annotations"]
+                if isinstance(said.get("subject"), dict):
+                    doc["subject"] = self._restate(said["subject"])
             raw, media_type = canonical_json(doc), OCI_MANIFEST
         written = self._json(raw, media_type)
         self._docker.setdefault(written.digest, {"Config": blob_path(im.config_digest), "RepoTags": [],
