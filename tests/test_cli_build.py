@@ -83,7 +83,8 @@ def test_reference_warns_about_problems_and_fails_on_bad_layers(tmp_path: Path,
     broken = A.rewrite(src, tmp_path / "c.tar", {f"blobs/sha256/{A.hexof(image.diff_ids[0])}": A.layer({"x": b"1"})})
     assert main(["-q", "reference", str(broken), "-o", str(tmp_path / "c.ref")]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("imgharness: error: layer 0 (uncompressed): expected sha256:") and err.count("\n") == 1
+    assert err.startswith("imgharness: error: image[0] (linux/amd64) layer 0 (uncompressed): expected sha256:")
+    assert err.count("\n") == 1
     assert not (tmp_path / "c.ref").exists()
 
 

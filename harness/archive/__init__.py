@@ -36,7 +36,7 @@ UNREFERENCED_JSON_BYTES = 64 << 10
 
 
 def read_archive(path: str | os.PathLike[str], *, source: str | None = None, whole_digest: bool = False,
-                 defer_checks: bool = False) -> Archive:
+                 defer_checks: bool = False, defer_hashing: bool = False) -> Archive:
     """Read an image archive of any supported format; layer bytes stay on disk until asked for.
 
     Digest mismatches become findings in `Archive.problems`; an archive that
@@ -44,11 +44,14 @@ def read_archive(path: str | os.PathLike[str], *, source: str | None = None, who
     With `defer_checks`, compressed layers are checked against their diff_ids
     only when the problems are first looked at (which may raise the same
     errors then): a caller that reads layers in full first, as the differ
-    does, inflates them once instead of twice.
+    does, inflates them once instead of twice.  With `defer_hashing`,
+    uncompressed ``blobs/sha256/`` entries are not hashed (`tarindex`): their
+    digests are the ones their names claim, for a caller that verifies every
+    byte it uses (the reference writer); no other caller may use it.
     """
     path_str = os.fspath(path)
     try:
-        return _read(path_str, source or path_str, whole_digest, defer_checks)
+        return _read(path_str, source or path_str, whole_digest, defer_checks, defer_hashing)
     except MalformedArchive as e:
         if e.path is not None:
             raise
@@ -67,8 +70,8 @@ def read_archives(*sources: tuple[str | os.PathLike[str], str | None], defer_che
         return [f.result() for f in futures]
 
 
-def _read(path: str, source: str, whole_digest: bool, defer_checks: bool) -> Archive:
-    index = build_index(path, whole_digest=whole_digest)
+def _read(path: str, source: str, whole_digest: bool, defer_checks: bool, defer_hashing: bool) -> Archive:
+    index = build_index(path, whole_digest=whole_digest, defer_hashing=defer_hashing)
     ctx = ReadContext(index)
     items = read_manifest_json(ctx)
     has_layout = index.get("oci-layout") is not None

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import IO, Iterator, cast
 
-from harness.archive import inflated_digests
+from harness.archive import inflated_digests as inflated
 from harness.archive.compression import inflate
 from harness.archive.inflated_digests import Recording
 from harness.errors import MalformedArchive
@@ -52,13 +52,23 @@ class ArchiveLayer:
 
     def uncompressed(self) -> IO[bytes]:
         """Inflated by a thread of its own; read to the end, it also settles the layer's diff_id check."""
+        if self.compression is Compression.NONE or inflated.known(self.inflated_key):
+            return self.inflating()
+        inflating = cast(IO[bytes], ReadAhead(inflate(self.opener(), self.compression, size=self.size)))
+        stream = cast(IO[bytes], Recording(inflating, self.inflated_key))
+        return cast(IO[bytes], Labelled(stream, self.what, self.archive or None))
+
+    def inflating(self) -> IO[bytes]:
+        """The layer tar, inflated by a thread of its own, but not hashed: for a caller that hashes it anyway
+        (and may `inflated.remember` the digest under `inflated_key`)."""
         if self.compression is Compression.NONE:
             return self.compressed()
-        key = inflated_digests.key_of(self.digest, self.size)
         stream = cast(IO[bytes], ReadAhead(inflate(self.opener(), self.compression, size=self.size)))
-        if not inflated_digests.known(key):
-            stream = cast(IO[bytes], Recording(stream, key))
         return cast(IO[bytes], Labelled(stream, self.what, self.archive or None))
+
+    @property
+    def inflated_key(self) -> inflated.Key:
+        return inflated.key_of(self.digest, self.size)
 
     def files(self) -> Iterator[FileEntry]:
         return iter_layer_files(self.uncompressed, self.what, path=self.archive or None)
@@ -103,3 +113,5 @@ class MissingLayer:
 
     def files(self) -> Iterator[FileEntry]:
         raise self._absent()
+
+

@@ -23,7 +23,7 @@ from harness.diff.matching import ImagePair, Unmatched, match_images, match_refe
 from harness.diff.metadata import compare_config, compare_manifest, compare_raw_manifest
 from harness.diff.referrers import compare_referrer, one_side
 from harness.findings import Category, Finding, Ignores, summarize
-from harness.image import Archive, Image, ReferrerKind
+from harness.image import Archive, Image, Referrer, ReferrerKind
 from harness.sorting import natural_key
 
 _ORDER = {c: k for k, c in enumerate(Category)}
@@ -102,7 +102,12 @@ def same_images(pairs: list[ImagePair], only_a: list[Unmatched], only_b: list[Un
     paired, rest_a, rest_b = referrers
     if any(u.referrer.kind is ReferrerKind.ARTIFACT for u in (*rest_a, *rest_b)):
         return False
-    return all(rp.a.manifest.digest == rp.b.manifest.digest for rp in paired if rp.a.kind is ReferrerKind.ARTIFACT)
+    return all(_blobs(rp.a) == _blobs(rp.b) for rp in paired if rp.a.kind is ReferrerKind.ARTIFACT)
+
+
+def _blobs(referrer: Referrer) -> list[str]:
+    """What an artifact is made of (its manifest may be restated when what it refers to was recompressed)."""
+    return [b.descriptor.digest for b in (referrer.config, *referrer.blobs)]
 
 
 def _compared(a: Archive, b: Archive) -> tuple[list[Finding], bool]:
