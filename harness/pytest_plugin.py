@@ -28,7 +28,7 @@ from harness.engines.farm import DEFAULT_ENGINES
 from harness.engines.registry import Registry
 from harness.engines.session import EngineSession, EngineSlot
 from harness.engines.spec import EngineSpec
-from harness.errors import ArchiveError, HarnessError
+from harness.errors import ArchiveError, EngineError, EngineMismatch, EngineUnavailable, HarnessError
 from harness.findings import Category, Finding
 from harness.image import Archive
 from harness.plugins import options
@@ -320,8 +320,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 def _engine_failure(call: pytest.CallInfo[None]) -> str | None:
     """A call that broke on something other than the check's own verdict (an engine that died, a socket
-    that vanished, a harness bug) is an *error*, not a *fail*: returns its one-line reason."""
+    that vanished, a harness bug) is an *error*, not a *fail*: returns its one-line reason.  An engine that
+    answered and refused what was asked (an API error: a layout it cannot save, an image it does not know)
+    is measured behaviour, the check's *fail* in the engine's words."""
     if call.excinfo is None or call.excinfo.errisinstance((AssertionError, pytest.fail.Exception)):
+        return None
+    if call.excinfo.errisinstance(EngineError) and not call.excinfo.errisinstance((EngineUnavailable, EngineMismatch)):
         return None
     return f"{call.excinfo.typename}: {str(call.excinfo.value).splitlines()[0] if str(call.excinfo.value) else ''}"
 
