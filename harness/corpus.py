@@ -19,19 +19,23 @@ import tarfile
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, TYPE_CHECKING, Iterator
 
 from filelock import FileLock
 
 from harness.archive import read_archive
 from harness.archive.compression import inflate
 from harness.engines.packages import DebianSource, DebPackage
+from harness.errors import EngineError, ImageNotFound
 from harness.image import Archive, ArchiveFormat, Compression, FileEntry, Image
 from harness.reference.build import build_from_layers, built_image
 from harness.reference.layertar import LayerWriter
 from harness.reference.writer import write_reference
 from harness.settings import package_cache
 from harness.tar.listing import iter_layer_files
+
+if TYPE_CHECKING:
+    from harness.engines.adapter import Engine
 
 CORPUS_VERSION = 3
 DEFAULT_NAMESPACE = "imgharness"  # of the cached corpus' tags; a run moves them into its own namespace
@@ -357,7 +361,8 @@ def _buildx_layout(images: dict[str, Image], tag: str, out: Path) -> None:
 
 
 COMPOSED = ("zstd", "bundle", "multiplatform")
-IMAGE_NAMES = ("basic", "features", "large", *COMPOSED)
+SINGLE_IMAGES = ("basic", "features", "large")
+IMAGE_NAMES = (*SINGLE_IMAGES, *COMPOSED)
 
 
 def corpus_tag(name: str, namespace: str = DEFAULT_NAMESPACE) -> str:
@@ -394,6 +399,49 @@ def build_corpus(home: Path, names: list[str] | None = None) -> dict[str, Path]:
                     write_reference(archive, path, epoch=EPOCH, keep_compression=keep)
             result[name] = path
         return result
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A corpus image on an engine under its default tag: the engine's image ID for it, and whether it was
+    there already."""
+
+    name: str
+    tag: str
+    image_id: str
+    already: bool
+
+
+def load_default_tags(engine: "Engine", home: Path, names: list[str]) -> list[Loaded]:
+    """Put corpus images `names` on `engine` under their default tags (every tag of their archives, the
+    harness's own names), for a person to save, diff or run them.  A tag already there is kept when it names
+    the corpus image (same layers) and is an error when it names another one: nothing but our own images is
+    ever retagged.  Every tag is checked before anything is loaded."""
+    archives = build_corpus(home, names)
+    wanted: dict[str, dict[str, set[tuple[str, ...]]]] = {}  # name → tag → layers of the images it may name
+    for name in names:
+        archive = read_archive(archives[name])
+        for image in archive.images:
+            for tag in image.repo_tags:
+                wanted.setdefault(name, {}).setdefault(tag, set()).add(image.diff_ids)
+    present: dict[str, str] = {}
+    for name, tags in wanted.items():
+        for tag, layers in tags.items():
+            try:
+                attrs = engine.inspect(tag)
+            except ImageNotFound:
+                continue
+            if tuple((attrs.get("RootFS") or {}).get("Layers") or ()) not in layers:
+                raise EngineError(f"{tag} names an image that is not corpus image {name!r}; left as it is, "
+                                  "nothing loaded", engine=engine.id, hint="remove or rename that tag to load the corpus there")
+            present[tag] = str(attrs["Id"])
+    loaded = []
+    for name in names:
+        if any(tag not in present for tag in wanted[name]):
+            engine.load(archives[name])
+        for tag in wanted[name]:
+            loaded.append(Loaded(name, tag, present.get(tag) or str(engine.inspect(tag)["Id"]), tag in present))
+    return loaded
 
 
 def unique_image(busybox: Path, out: Path, tag: str, seed: str, size: int) -> None:

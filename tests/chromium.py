@@ -108,9 +108,10 @@ class Browser:
             time.sleep(0.1)
 
     def click(self, selector: str) -> None:
-        """A real left click (mouse pressed and released) at the centre of the element."""
+        """A real left click (mouse pressed and released) at the centre of the element (of its first line, for
+        a link that wraps: the centre of its whole box may lie between its lines)."""
         box = self.eval(f"(() => {{ const e = document.querySelector({json.dumps(selector)});"
-                        f" e.scrollIntoView({{block: 'center'}}); const r = e.getBoundingClientRect();"
+                        f" e.scrollIntoView({{block: 'center'}}); const r = e.getClientRects()[0];"
                         f" return [r.x + r.width / 2, r.y + r.height / 2]; }})()")
         for kind in ("mousePressed", "mouseReleased"):
             self.send("Input.dispatchMouseEvent", type=kind, x=box[0], y=box[1], button="left", clickCount=1)
@@ -119,3 +120,49 @@ class Browser:
         data = self.send("Page.captureScreenshot", format="png")["data"]
         path.write_bytes(base64.b64decode(data))
         return path
+
+
+def png_ink(path: Path, region: tuple[float, float, float, float] = (0, 0, 1, 1)) -> float:
+    """The share of pixels that are not white in `region` (left, top, right, bottom as fractions) of an 8-bit
+    RGB or RGBA PNG, as Chromium writes them: a blank screenshot is 0."""
+    import struct
+    import zlib
+
+    data = path.read_bytes()
+    pos, chunks, header = 8, [], b""
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + length]
+        if kind == b"IHDR":
+            header = body
+        elif kind == b"IDAT":
+            chunks.append(body)
+        pos += 12 + length
+    width, height, depth, colour = struct.unpack(">IIBB", header[:10])
+    if depth != 8 or colour not in (2, 6) or header[12]:
+        raise ValueError(f"{path}: not an 8-bit non-interlaced RGB(A) PNG")
+    bpp = 3 if colour == 2 else 4
+    raw, stride = zlib.decompress(b"".join(chunks)), width * bpp
+    left, top, right, bottom = (int(f * n) for f, n in zip(region, (width, height, width, height)))
+    prev, ink, total = bytearray(stride), 0, 0
+    for y in range(height):
+        kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):  # undo the PNG filter of this scanline
+            a, b = line[i - bpp] if i >= bpp else 0, prev[i]
+            c = prev[i - bpp] if i >= bpp else 0
+            if kind == 1:
+                line[i] = (line[i] + a) & 0xFF
+            elif kind == 2:
+                line[i] = (line[i] + b) & 0xFF
+            elif kind == 3:
+                line[i] = (line[i] + (a + b) // 2) & 0xFF
+            elif kind == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 0xFF
+        prev = line
+        if top <= y < bottom:
+            for x in range(left, right):
+                total += 1
+                ink += line[x * bpp:x * bpp + 3] != b"\xff\xff\xff"
+    return ink / total if total else 0.0

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import copy
 import json
+import re
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +107,40 @@ def drifting(engine: str, image: str = "basic") -> dict[tuple[str, str, str], di
     return {("save-determinism", engine, image): {
         "outcome": "fail", "findings": MTIME_DRIFT, "metrics": {"distinct_archives": 3},
         "message": "AssertionError: 3 different archives from 3 saves"}}
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def committed_report() -> Path:
+    """The real run's report.json the README's generated figures come from (docs/reports/<run-id>/)."""
+    from harness.report.tables import blocks
+
+    return README.parent / blocks(README.read_text())[0].group("report")
+
+
+def summary_counts(text: str) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    """(run totals, engine → counts) as the summary prints them: ``ENGINE: 3 pass, 1 fail, 0 error``."""
+    def counts(s: str) -> dict[str, int]:
+        return {o: int(n) for n, o in re.findall(r"(\d+) (\w+)", s)}
+
+    first, *rest = text.splitlines()
+    per_engine = {m.group(1): counts(m.group(2)) for line in rest
+                  if (m := re.match(r"^(\S+): ((?:\d+ \w+(?:, )?)+)$", line))}
+    return counts(first.rsplit(": ", 1)[1]), per_engine
+
+
+def page_counts(page: str) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    """(the header's totals, engine → the verdict list's ``data-counts``) as index.html shows them."""
+    [header] = re.findall(r'<p class="totals">(.*?)</p>', page)
+    totals = {o: int(n) for n, o in re.findall(r'<span class="o-\w+">(\d+) (\w+)</span>', header)}
+    engines = {unescape(e): json.loads(unescape(c))
+               for e, c in re.findall(r'<li class="verdict" data-engine="([^"]+)" data-counts=\'([^\']+)\'', page)}
+    return totals, engines
+
+
+def nonzero(counts: dict[str, int]) -> dict[str, int]:
+    return {o: n for o, n in counts.items() if n}
 
 
 def write(report: dict[str, Any], path: Path) -> Path:

@@ -113,3 +113,30 @@ def test_baseline_commands_from_reports(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "no engine 'docker-99'" in proc.stderr
     proc = _cli("check", str(good), "--engine", NEW, "--from-report", str(good))
     assert proc.returncode == 2 and "not a baseline" in proc.stderr
+
+
+def test_results_neither_run_measured_are_listed_apart_not_as_the_same() -> None:
+    unmeasured = {("digest-preservation", engine, "basic"): {"outcome": "error", "metrics": {"digest": "not measured"},
+                                                             "message": "ToolFailed: skopeo copy failed"}
+                  for engine in (OLD, NEW)}
+    before, after = _pair(old_changes={k: v for k, v in unmeasured.items() if k[1] == OLD},
+                          new_changes={k: v for k, v in unmeasured.items() if k[1] == NEW})
+    changes = compare(before, after)
+    assert changes == []
+    text = render(before, after, changes)
+    assert "not measured in either run (3)" in text  # one per route
+    assert "digest-preservation · basic · copied image keeps its registry digest[skopeo-oci-archive]: ToolFailed" in text
+    assert text.rstrip().endswith("0 changes (0 regressions, 0 improvements); 20 results behave the same; "
+                                  "3 not measured in either run")
+
+
+def test_an_unmeasured_result_has_no_facts_to_regress_from() -> None:
+    """A baseline whose restart test could not be measured knows nothing of its drift: a candidate that
+    measures drift there changed outcome, but did not regress from deterministic saves."""
+    error = {("save-determinism", OLD, "basic"): {"outcome": "error", "metrics": {"distinct_archives": 1},
+                                                  "message": "EngineUnavailable: connection lost"}}
+    before, after = _pair(old_changes=error, new_changes=drifting(NEW))
+    key = "save-determinism · basic · repeated saves are byte identical"
+    assert before["behaviour"][key]["facts"] == {}
+    changes = [c for c in compare(before, after) if c.key == key]
+    assert [(c.what, c.before, c.after, c.verdict) for c in changes] == [("outcome", "error", "fail", "change")]

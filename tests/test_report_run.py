@@ -1,4 +1,5 @@
-"""End to end: `imgharness run` on one farm engine writes report.json, junit.xml and index.html, with progress.
+"""End to end: `imgharness run` on one farm engine writes report.json, junit.xml, index.html and pytest.log,
+shows progress lines only, and ends with a summary whose counts are the report's and the page's.
 
 The run uses a farm home of its own (engine packages from the shared cache), so it
 never disturbs a farm someone else is using; it stops what it started.
@@ -11,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections import Counter
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -18,7 +20,7 @@ from typing import Iterator
 import pytest
 
 from harness.settings import default_home, package_cache
-from tests.reportkit import validator
+from tests.reportkit import nonzero, page_counts, summary_counts, validator
 
 pytestmark = pytest.mark.engines  # `run` on a farm of its own
 
@@ -44,7 +46,7 @@ def test_run_on_the_farm_writes_three_files(own_farm_home: dict[str, str], tmp_p
          "--", "suites/test_reference_conformance.py", "suites/test_save_determinism.py", "--image", "basic"],
         env=own_farm_home, cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=600)
     assert proc.returncode in (0, 1), proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert sorted(p.name for p in out.iterdir()) == ["index.html", "junit.xml", "report.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["index.html", "junit.xml", "pytest.log", "report.json"]
     report = json.loads((out / "report.json").read_text())
     assert list(validator().iter_errors(report)) == []
     assert report["engines"][0]["id"] == ENGINE
@@ -53,4 +55,14 @@ def test_run_on_the_farm_writes_three_files(own_farm_home: dict[str, str], tmp_p
     page = (out / "index.html").read_text()
     assert f'data-cell="cell=save-determinism/{ENGINE}"' in page
     assert f"farm: {ENGINE} ready" in proc.stderr
-    assert "[3/3] " in proc.stderr and f"html: {out / 'index.html'}" in proc.stdout
+    # the terminal shows progress lines only; pytest's own output is in pytest.log
+    assert all(line.startswith("· ") for line in proc.stderr.splitlines()), proc.stderr
+    assert sum(line.startswith("· [") for line in proc.stderr.splitlines()) == 3
+    assert "passed" in (out / "pytest.log").read_text() or "failed" in (out / "pytest.log").read_text()
+    # then the run's summary, whose counts are report.json's and the page's
+    totals, per_engine = summary_counts(proc.stdout)
+    page_totals, page_engines = page_counts(page)
+    from_json = dict(Counter(r["outcome"] for r in report["results"]))
+    assert nonzero(totals) == nonzero(page_totals) == from_json
+    assert nonzero(per_engine[ENGINE]) == nonzero(page_engines[ENGINE]) == from_json
+    assert f"page:       {out / 'index.html'}" in proc.stdout and f"pytest log: {out / 'pytest.log'}" in proc.stdout

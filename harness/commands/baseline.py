@@ -50,9 +50,7 @@ def run_record(args: argparse.Namespace) -> int:
 
     doc = baseline.distill(*_report_for(args))
     write_atomically(args.output, json.dumps(doc, indent=2) + "\n")
-    bad = sum(b["outcome"] in baseline.BAD for b in doc["behaviour"].values())
-    print(f"baseline of {doc['engine']['id']}: {len(doc['behaviour'])} results ({bad} failing or erroring) "
-          f"→ {args.output}")
+    print(baseline.record_line(doc, args.output))
     return 0
 
 

@@ -3,7 +3,8 @@
 Runs `pytest suites/` (two workers by default) and writes ``<report-dir>/report.json``,
 ``junit.xml`` and ``index.html`` (also when checks fail); the default report dir is
 ``reports/<run-id>/``.  Progress goes to stderr: the farm coming up, then one
-line per finished test in place of pytest's dots (``-q``: none).  Exit codes are
+line per finished test in place of pytest's dots (``-q``: none); pytest's own
+output goes to ``pytest.log`` there.  Then the run's summary (`harness.report.summary`).  Exit codes are
 pytest's: 0 every check passed, 1 some check failed or errored.
 """
 
@@ -13,8 +14,9 @@ import argparse
 import contextlib
 import os
 import sys
+import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import IO, TYPE_CHECKING, Sequence
 
 from harness import progress
 from harness.errors import UsageError
@@ -50,10 +52,11 @@ def run(args: argparse.Namespace) -> int:
     extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
     code = run_suites(report_dir, run_id=run_id, engines=args.engine, engines_file=args.engines_file,
                       farm_engines=args.farm_engine, repeat=args.repeat, workers=args.workers,
-                      pytest_args=extra, quiet=args.quiet)
-    print(f"report: {report_dir / 'report.json'}")
-    if (report_dir / "index.html").exists():
-        print(f"html: {report_dir / 'index.html'}")
+                      pytest_args=extra, quiet=args.quiet, log=report_dir / "pytest.log")
+    from harness.plugins.checks import CHECKS
+    from harness.report.summary import run_summary
+
+    print(run_summary(report_dir, CHECKS), end="")
     return code
 
 
@@ -83,13 +86,24 @@ def run_suites(report_dir: Path, *, run_id: str | None = None, engines: Sequence
     uses_farm = "--farm" in extra or (not engines and not engines_file and "--no-farm" not in extra)
     lease = _start_farm(farm_engines) if uses_farm else None
     try:
-        with open(log, "w") if log else contextlib.nullcontext(sys.stdout) as out, contextlib.redirect_stdout(out):
+        with _open_log(log) if log else contextlib.nullcontext(sys.stdout) as out, contextlib.redirect_stdout(out):
             code = int(pytest.main(argv + extra))
     finally:
         if lease is not None:
             lease.release()
     _write_html(report_dir)
     return code
+
+
+def _open_log(path: Path) -> IO[str]:
+    """`path` for pytest's output, or a temp file (one line says where) when the report dir refuses it: the
+    run goes on, and the report is kept elsewhere the same way if it cannot be written either."""
+    try:
+        return open(path, "w")
+    except OSError as e:
+        kept = Path(tempfile.mkdtemp(prefix="imgharness-log-")) / path.name
+        print(f"imgharness: cannot write {path} ({e.strerror or e}); pytest's output goes to {kept}", file=sys.stderr)
+        return open(kept, "w")
 
 
 def _start_farm(ids: Sequence[str]) -> FarmLease:

@@ -322,6 +322,15 @@ class Farm:
             out.append(st)
         return out
 
+    def running(self, engine_id: str) -> Engine:
+        """An adapter on farm engine `engine_id`, which must be up (the caller closes it)."""
+        if engine_id not in self.engines:
+            raise UsageError(f"{engine_id!r} is no farm engine", hint=f"farm engines: {', '.join(self.engines)}")
+        [status] = self.status([engine_id])
+        if not status.healthy:
+            raise EngineUnavailable("not running", engine=engine_id, hint=f"imgharness engines up {engine_id}")
+        return Engine(status.spec())
+
     def down(self, ids: Sequence[str] | None = None) -> list[str]:
         """Stop the farm's daemons (by recorded pid and start time); returns the ids stopped."""
         stopped = []

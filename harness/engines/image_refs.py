@@ -11,9 +11,8 @@ import re
 from pathlib import Path
 
 from harness import progress
-from harness.engines.adapter import Engine
 from harness.engines.farm import Farm
-from harness.errors import EngineUnavailable, UsageError
+from harness.errors import UsageError
 
 
 def split_source(source: str) -> tuple[str, str]:
@@ -30,10 +29,7 @@ def materialize(source: str, workdir: Path) -> Path:
     if engine_id not in farm.engines:
         raise UsageError(f"{source}: no such file, and {engine_id!r} is no farm engine",
                          hint=f"farm engines: {', '.join(farm.engines)}")
-    [status] = farm.status([engine_id])
-    if not status.healthy:
-        raise EngineUnavailable("not running", engine=engine_id, hint=f"imgharness engines up {engine_id}")
-    engine = Engine(status.spec())
+    engine = farm.running(engine_id)
     try:
         out = workdir / (re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{engine_id}_{ref}") + ".tar")
         with progress.watching(out, f"saving {source}"):  # a large image takes a while

@@ -6,7 +6,10 @@ RepoDigests counts, digest-preservation verdicts, whether a pull retry resumed,
 the archive format, and the image's canonical digest and ID.  `compare` lines a
 candidate up against a baseline; a change is a *regression* when a pass became a
 fail or error, or when saves that were deterministic are not any more.  Every
-other difference is reported as a change (or an improvement), never hidden.
+other difference is reported as a change (or an improvement), never hidden.  A
+result that could not be measured (`error`) has no facts: it is compared by its
+outcome alone, and one not measured in either run is listed apart, never counted
+among the results that behave the same.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from harness.report.report_json import engine_ids, variant
 
 BASELINE_VERSION = 1
 BAD = ("fail", "error")
+UNMEASURED = "error"
 
 Facts = dict[str, Any]
 
@@ -72,12 +76,19 @@ def distill(report: dict[str, Any], engine: str) -> dict[str, Any]:
         if r["engine"] != engine:
             continue
         key = " · ".join((r["check"], r["image"] or "-", variant(r, original).replace("_", " ")))
-        facts = {name: value for name, (_, read) in FACTS.items() if (value := read(r)) is not None}
+        facts = {} if r["outcome"] == UNMEASURED else {  # what was not measured is no fact about the engine
+            name: value for name, (_, read) in FACTS.items() if (value := read(r)) is not None}
         behaviour[key] = {"outcome": r["outcome"], "facts": facts, "message": r["message"]}
     if not behaviour:
         raise UsageError(f"the report has no results for {engine}")
     return {"baseline": BASELINE_VERSION, "engine": entries[engine], "run": report["run"],
             "behaviour": dict(sorted(behaviour.items()))}
+
+
+def record_line(doc: dict[str, Any], output: object) -> str:
+    """What `baseline record` answers: the engine, its results, how many of them failed or erred, the file."""
+    bad = sum(b["outcome"] in BAD for b in doc["behaviour"].values())
+    return f"baseline of {doc['engine']['id']}: {len(doc['behaviour'])} results ({bad} failing or erroring) → {output}"
 
 
 def check_baseline(doc: Any, source: str) -> dict[str, Any]:
@@ -146,6 +157,14 @@ def _fact_verdict(name: str, old: Any, new: Any) -> str:
     return "change"
 
 
+def unmeasured_in_both(baseline: dict[str, Any], candidate: dict[str, Any]) -> list[str]:
+    """The results neither run could measure: nothing is known about them, so they neither changed nor
+    behave the same."""
+    before, after = baseline["behaviour"], candidate["behaviour"]
+    return [key for key in sorted(set(before) & set(after))
+            if before[key]["outcome"] == UNMEASURED and after[key]["outcome"] == UNMEASURED]
+
+
 THEMES = ("outcome", "nondeterminism", "RepoDigests", "archive format", "image digest", "digest preservation",
           "pull resume", "concurrency", "coverage")
 
@@ -158,6 +177,12 @@ def render(baseline: dict[str, Any], candidate: dict[str, Any], changes: list[Ch
                 f"run {doc['run']['id']} on {doc['run']['host']}")
 
     lines = [f"baseline:  {who(baseline)}", f"candidate: {who(candidate)}", ""]
+    holes = unmeasured_in_both(baseline, candidate)
+    if holes:
+        lines.append(f"not measured in either run ({len(holes)})")
+        lines += [f"  {key}: {value_text(candidate['behaviour'][key]['message'] or 'no message', 100)}"
+                  for key in holes]
+        lines.append("")
     for theme in THEMES + tuple(sorted({c.theme for c in changes} - set(THEMES))):
         group = [c for c in changes if c.theme == theme]
         if group:
@@ -166,7 +191,9 @@ def render(baseline: dict[str, Any], candidate: dict[str, Any], changes: list[Ch
                       f"{c.line()}" for c in group]
             lines.append("")
     regressions = sum(c.verdict == "regression" for c in changes)
-    same = len(set(baseline["behaviour"]) & set(candidate["behaviour"]) - {c.key for c in changes})
+    same = len(set(baseline["behaviour"]) & set(candidate["behaviour"]) - {c.key for c in changes} - set(holes))
     lines.append(f"{len(changes)} changes ({regressions} regressions, "
-                 f"{sum(c.verdict == 'improvement' for c in changes)} improvements); {same} results behave the same")
+                 f"{sum(c.verdict == 'improvement' for c in changes)} improvements); "
+                 f"{same} result{' behaves' if same == 1 else 's behave'} the same"
+                 + (f"; {len(holes)} not measured in either run" if holes else ""))
     return "\n".join(lines) + "\n"

@@ -1,10 +1,13 @@
 """index.html: the report a person reads, rendered from report.json alone.
 
 One self-contained page (stylesheet, script and charts inline; it makes no
-request): an engines × checks matrix whose cells are coloured by their worst
-outcome and count outcomes per image; a click on a cell (``#cell=CHECK/ENGINE``)
-opens its results with the findings grouped by category, each split into the
-entry, the field and both values; bar charts of what is better seen than read
+request): first one sentence per engine saying what holds and what does not
+(`verdicts`), with its outcome counts, and every result that could not be
+measured; then an engines × checks matrix whose cells are coloured by their
+worst outcome and count outcomes per image; a click on a cell, or a link to
+``#cell=CHECK/ENGINE``, opens its results in a panel fixed in the window (so a
+shared link shows it at once, wherever the page is scrolled) with the findings
+grouped by category, each split into the entry, the field and both values; bar charts of what is better seen than read
 (archive size, save time, bytes wasted on a pull retry, update cost); and the
 canonical digest each engine's save has per image, which shows at once where
 engines or hosts disagree about the image itself.
@@ -12,8 +15,9 @@ engines or hosts disagree about the image itself.
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
-from datetime import datetime, timezone
+from functools import partial
 from html import escape
 from importlib import resources
 from typing import Any, Mapping
@@ -23,7 +27,8 @@ from harness.findings import Category
 from harness.report.charts import Bar, bar_chart
 from harness.report.diff_text import value_text
 from harness.report.report_json import OUTCOMES, check_order, engine_ids, variant, worst
-from harness.report.units import human_bytes, percent, seconds
+from harness.report.units import finding_value, human_bytes, percent, seconds
+from harness.report.verdicts import Phrase, engine_verdicts, shown_counts
 
 FINDINGS_SHOWN = 40
 """Findings shown per category and result; the rest are counted (all of them are in report.json)."""
@@ -43,8 +48,10 @@ def render_html(report: dict[str, Any], about: Mapping[str, str]) -> str:
     title = f"imgharness report {run['id']}"
     body = [
         _header(report),
-        '<nav><a href="#matrix">Matrix</a><a href="#charts">Charts</a><a href="#digests">Canonical digests</a>'
-        '<a href="#engines">Engines</a></nav>',
+        '<nav><a href="#verdicts">Verdicts</a><a href="#matrix">Matrix</a><a href="#charts">Charts</a>'
+        '<a href="#digests">Canonical digests</a><a href="#engines">Engines</a></nav>',
+        _verdicts(report, about),
+        _unmeasured(report),
         _matrix(report, checks, about, engines, cells),
         '<div id="details">' + "".join(_cell_detail(report, c, about, e, cells[(c, e)])
                                        for c in checks for e in engines if cells.get((c, e))) + "</div>",
@@ -92,6 +99,55 @@ def _tools(run: dict[str, Any]) -> str:
     return f'<p class="meta">tools: {listed}</p>'
 
 
+def _cell_link(check: str, engine: str) -> str:
+    return "#" + quote(cell_id(check, engine), safe="=/-._~")
+
+
+def _verdicts(report: dict[str, Any], about: Mapping[str, str]) -> str:
+    """One sentence per engine (`EngineVerdict.sentence`, word for word), each phrase a link to its cell, and
+    the engine's outcome counts after it (``data-counts``: what the run's terminal summary also prints)."""
+    items = []
+    for v in engine_verdicts(report, about):
+        sentence = v.sentence(phrase=partial(_phrase_link, v.engine),
+                              unmeasured=lambda tail: f'<a class="unmeasured" href="#unmeasured">{escape(tail)}</a>',
+                              engine=lambda e: f"<b>{escape(e)}</b>")
+        counts = " · ".join(f'<span class="o-{o}">{n} {o}</span>' for o, n in shown_counts(v.counts))
+        items.append(f'<li class="verdict" data-engine="{escape(v.engine)}" '
+                     f"data-counts='{escape(json.dumps(v.counts))}'>"
+                     f'<span class="sentence">{sentence}</span> <span class="counts">{counts}</span></li>')
+    return (f'<section id="verdicts"><h2>What each engine does</h2><p class="muted">Read from this run\'s '
+            f'results: what holds, <span class="breaks">what does not</span>, and what could not be measured. '
+            f"Each phrase opens its results.</p><ul class=\"verdicts\">{''.join(items)}</ul></section>")
+
+
+def _phrase_link(engine: str, p: Phrase) -> str:
+    return f'<a class="{"holds" if p.holds else "breaks"}" href="{escape(_cell_link(p.check, engine))}">{escape(p.text)}</a>'
+
+
+def _unmeasured(report: dict[str, Any]) -> str:
+    """Every `error` result, listed apart: the harness could not measure it, so it is neither a pass nor a
+    fail, and a person must not take it for either."""
+    ids = engine_ids(report)
+    errors = [r for r in report["results"] if r["outcome"] == "error"]
+    if not errors:
+        return ""
+    rows = "".join(
+        f'<li><a href="{escape(_cell_link(r["check"], r["engine"]))}">{escape(r["check"])} · '
+        f'{escape(r["engine"])} · {escape(r["image"] or "—")} · '
+        f'{escape(variant(r, ids.get(r["engine"], r["engine"])).replace("_", " "))}</a>: '
+        f'<span class="why">{escape(value_text(r["message"] or "no message", 200))}</span></li>'
+        for r in sorted(errors, key=lambda r: (r["engine"], r["check"], r["image"])))
+    return (f'<section id="unmeasured"><details{" open" if len(errors) <= UNMEASURED_OPEN else ""}><summary>'
+            f'<h2>Not measured: {len(errors)} result{"s" if len(errors) != 1 else ""}</h2></summary>'
+            f"<p>The harness could not measure these (an engine was unreachable, a daemon died, a tool or the "
+            f"harness broke): they are neither passes nor failures.</p><ul>{rows}</ul></details></section>")
+
+
+UNMEASURED_OPEN = 8
+"""Up to this many unmeasured results are listed open; more are one click away (the heading counts them)."""
+
+
+
 def _matrix(report: dict[str, Any], checks: list[str], about: Mapping[str, str], engines: list[str],
             cells: dict[tuple[str, str], list[dict[str, Any]]]) -> str:
     info = {e["id"]: e for e in report["engines"]}
@@ -114,7 +170,7 @@ def _matrix(report: dict[str, Any], checks: list[str], about: Mapping[str, str],
                             f"{escape(img)} {escape(_counts(o))}</span>" for img, o in sorted(per_image.items()))
             cid = cell_id(check, engine)
             tds.append(f'<td class="cell o-{outcome}" data-cell="{escape(cid)}">'
-                       f'<a href="#{escape(quote(cid, safe="=/-._~"))}" title="{escape(check)} on {escape(engine)}: '
+                       f'<a href="{escape(_cell_link(check, engine))}" title="{escape(check)} on {escape(engine)}: '
                        f'{len(results)} results — click for findings"><span class="word">{outcome}</span>'
                        f'<span class="chips">{chips}</span></a></td>')
         rows.append(f"<tr><th>{escape(engine)}<small>{escape(what)}</small></th>{''.join(tds)}</tr>")
@@ -134,7 +190,8 @@ def _cell_detail(report: dict[str, Any], check: str, about: Mapping[str, str], e
                  results: list[dict[str, Any]]) -> str:
     original = engine_ids(report).get(engine, engine)
     ordered = sorted(results, key=lambda r: (r["image"], variant(r, original)))
-    return (f'<section class="cell-detail" id="{escape(cell_id(check, engine))}" hidden>'
+    return (f'<section class="cell-detail" id="{escape(cell_id(check, engine))}" tabindex="-1" hidden>'
+            f'<a class="close" href="#matrix" title="close (Esc)">×</a>'
             f"<h2>{escape(check)} on {escape(engine)}</h2>"
             f'<p class="muted">{escape(about.get(check, ""))}</p>'
             + "".join(_result(r, original) for r in ordered) + "</section>")
@@ -184,7 +241,7 @@ def findings_html(findings: list[dict[str, Any]]) -> str:
             entry, field = split_where(f["where"], category)
             rows.append(f"<tr><td>{escape(entry)}</td><td>{escape(field)}</td>"
                         + "".join(f'<td class="{side}" title="{escape(_full(f.get(side)))}">'
-                                  f"{escape(_value(f.get(side), category))}</td>" for side in "ab")
+                                  f"{escape(finding_value(f.get(side), category))}</td>" for side in "ab")
                         + f'<td class="note">{escape(f.get("note", ""))}</td></tr>')
         more = len(group) - FINDINGS_SHOWN
         if more > 0:
@@ -193,13 +250,6 @@ def findings_html(findings: list[dict[str, Any]]) -> str:
                       f"<thead><tr><th>entry</th><th>field</th><th>A</th><th>B</th><th>note</th></tr></thead>"
                       f"<tbody>{''.join(rows)}</tbody></table>")
     return "".join(tables)
-
-
-def _value(value: Any, category: str) -> str:
-    """A finding's value on one short line; an mtime also as a UTC time, which is what a person compares."""
-    if category == "mtime" and isinstance(value, int) and not isinstance(value, bool):
-        return f"{datetime.fromtimestamp(value, timezone.utc):%Y-%m-%d %H:%M:%S} ({value})"
-    return value_text(value, 80)
 
 
 def _full(value: Any) -> str:

@@ -1,6 +1,11 @@
-"""How quantities read in the reports and views: bytes, seconds, percentages."""
+"""How quantities read in the reports and views: bytes, seconds, percentages, a finding's values."""
 
 from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from harness.report.diff_text import value_text
 
 
 def human_bytes(n: float) -> str:
@@ -16,3 +21,10 @@ def seconds(s: float) -> str:
 
 def percent(p: float) -> str:
     return f"{p:.0f} %" if p >= 10 or p == 0 else f"{p:.1f} %"
+
+
+def finding_value(value: Any, category: str, width: int = 80) -> str:
+    """A finding's value on one short line; an mtime also as a UTC time, which is what a person compares."""
+    if category == "mtime" and isinstance(value, int) and not isinstance(value, bool):
+        return f"{datetime.fromtimestamp(value, timezone.utc):%Y-%m-%d %H:%M:%S} ({value})"
+    return value_text(value, width)

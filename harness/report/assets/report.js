@@ -1,5 +1,7 @@
 // The HTML report's only script, inlined into index.html: `#cell=CHECK/ENGINE` opens that cell's findings.
-// Links carry the fragment, so a click, the back button and a shared URL all open the same cell.
+// Links carry the fragment, so a click, the back button and a shared URL all open the same cell.  The panel
+// is fixed in the window (report.css), so opening one never scrolls the page: it is in view as it opens,
+// also on a first load, before the page has laid out below the fold.  Esc closes it.
 (function () {
   "use strict";
   function show() {
@@ -10,8 +12,11 @@
       td.classList.toggle("selected", td.getAttribute("data-cell") === id);
     });
     var open = id && document.getElementById(id);
-    if (open) { open.scrollIntoView({block: "start"}); }
+    if (open) { open.scrollTop = 0; open.focus({preventScroll: true}); }
   }
   window.addEventListener("hashchange", show);
+  document.addEventListener("keydown", function (e) {
+    if (e.key === "Escape" && /^#cell=/.test(location.hash)) { location.hash = "matrix"; }
+  });
   show();
 }());
