@@ -50,17 +50,18 @@ def zombies_of(pid: int) -> list[int]:
 def worker(engine_ids: list[str], all_ids: list[str], rounds: int, namespace: str, shared: Path) -> None:
     """One worker: prints one JSON line per restart and per save."""
     from harness.archive import read_archive
-    from harness.corpus import BUSYBOX, RunCorpus, build_corpus
+    from harness.corpus import BUSYBOX, build_corpus
     from harness.engines.session import EngineSession, EngineSlot
     from harness.errors import HarnessError
+    from harness.subjects import RunSubjects, Subject
 
     def emit(**event: object) -> None:
         print(json.dumps(event), flush=True)
 
     slots = tuple(EngineSlot(i, None, True) for i in all_ids)
     session = EngineSession(slots, True, namespace)
-    corpus = RunCorpus(build_corpus(default_home(), [IMAGE]), namespace, shared / "corpus",
-                       BUSYBOX.provision(package_cache(default_home())) / "bin" / "busybox")
+    corpus = RunSubjects({name: Subject(name, path) for name, path in build_corpus(default_home(), [IMAGE]).items()},
+                         namespace, shared / "corpus", BUSYBOX.provision(package_cache(default_home())) / "bin" / "busybox")
     mine = [s for s in slots if s.id in engine_ids]
     try:
         tags = {s.id: corpus.ensure(session.engine(s), IMAGE) for s in mine}

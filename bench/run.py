@@ -1,6 +1,7 @@
 """Performance benchmark of the differ, the readers and the reference writer, side by side with their floors.
 
-    python bench/run.py [--sizes 1,4] [--repeat 3] [--quick] [--no-peers] [--suites] [--insert] [--workdir DIR]
+    python bench/run.py [--sizes 1,4] [--repeat 3] [--quick] [--no-peers] [--suites] [--insert] [--reference]
+                        [--workdir DIR]
 
 Generates its own archive pairs (`generate`: 1 and 4 GiB of layer content by
 default, uncompressed and gzip layers, each pair differing in one file of one
@@ -16,7 +17,11 @@ Figures, each the best of ``--repeat`` runs, all measured in the same run:
   the floor: sha256 of both archives with hashlib; peak RSS of the child;
 * gzip pairs: the same diff against inflating every layer of both archives with
   the fastest inflater available (zlib, ISA-L's zlib API, ISA-L's gzip reader);
-* ``python -m harness reference`` against ``shutil.copyfile`` of the archive;
+* ``python -m harness reference`` against ``shutil.copyfile`` of the archive:
+  uncompressed pairs as they are (layers copied), gzip pairs with
+  ``--keep-compression`` (blobs copied, every layer inflated once to check its
+  diff_id) and without (every layer inflated and written uncompressed); with
+  ``--reference`` nothing else is measured;
 * the peers on the 1 GiB pairs: diffoscope (killed at 20x our time) and
   ``crane validate --tarball`` of both archives, as multiples of our diff;
 * with ``--suites``: ``python -m harness run -n 1`` against ``-n 2`` on two farm
@@ -52,6 +57,15 @@ SUITE_HOME = "/tmp/imgh-bench"
 SUITE_PACKAGES = str(Path.home() / ".cache" / "imgharness" / "packages")
 
 
+@dataclass(frozen=True)
+class References:
+    """The reference writer on one archive, each way it can write it, and a copy of the file."""
+
+    archive_bytes: int
+    runs: dict[str, Child]  # mode ("as stored", "--keep-compression", "uncompressed") → the fastest run
+    copy: Timing
+
+
 @dataclass
 class Result:
     """Everything measured on one pair."""
@@ -63,8 +77,7 @@ class Result:
     rss_mb: float       # the highest peak RSS of any run of the CLI
     in_process: Timing
     inflate: dict[str, Timing]  # inflater → every gzip layer of both archives
-    reference: float
-    copy: float
+    reference: References
     diffoscope: Child | None = None         # on the two archives
     diffoscope_layers: Child | None = None  # on the two blobs of the changed layer
     crane: float | None = None
@@ -82,17 +95,37 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "harness", *args]
 
 
+REFERENCE_MODES: dict[str, dict[str, tuple[str, ...]]] = {
+    "none": {"as stored": ()}, "gzip": {"--keep-compression": ("--keep-compression",), "uncompressed": ()}}
+
+
+def measure_reference(spawner: Spawner, pair: Pair, repeat: int) -> References:
+    """`reference` of A (CLI) each way `REFERENCE_MODES` names, and ``shutil.copyfile`` of A, interleaved."""
+    out, copy_out = pair.a.with_name("reference.tar"), pair.a.with_name("copy.tar")
+    runs: dict[str, list[Child]] = {mode: [] for mode in REFERENCE_MODES[pair.compression]}
+    copies: list[Timing] = []
+    shutil.copyfile(pair.a, copy_out)  # untimed: the file is in the page cache for every run alike
+    copy_out.unlink()
+    for _ in range(repeat):
+        for mode, args in REFERENCE_MODES[pair.compression].items():
+            child = spawner.run(_cli("reference", str(pair.a), "-o", str(out), *args))
+            if child.code != 0:
+                raise SystemExit(f"reference {pair.a} {' '.join(args)}: exit {child.code}")
+            runs[mode].append(child)
+            out.unlink()
+        copies.append(timed(lambda: shutil.copyfile(pair.a, copy_out)))
+        copy_out.unlink()
+    return References(pair.a.stat().st_size, {m: min(c, key=lambda c: c.wall) for m, c in runs.items()},
+                      _best(copies))
+
+
 def measure_pair(spawner: Spawner, pair: Pair, repeat: int) -> Result:
     """The floors, our diff (CLI, and without start-up) and the reference writer, `repeat` times interleaved."""
     paths = [pair.a, pair.b]
     blobs = gzip_blobs(paths) if pair.compression == "gzip" else []
-    ref_out, copy_out = pair.a.with_name("reference.tar"), pair.a.with_name("copy.tar")
-    ref_args = ("--keep-compression",) if pair.compression == "gzip" else ()
     floors: list[Timing] = []
     in_process: list[Timing] = []
     diffs: list[Child] = []
-    references: list[float] = []
-    copies: list[float] = []
     inflate: dict[str, list[Timing]] = {name: [] for name in INFLATERS} if blobs else {}
     sha256_files(paths)  # untimed: every run starts from the page cache alike
     for run in range(repeat):
@@ -109,16 +142,9 @@ def measure_pair(spawner: Spawner, pair: Pair, repeat: int) -> Result:
         for name, times in inflate.items():
             if run == 0 or name != "zlib":  # zlib is three times slower than ISA-L: once is enough
                 times.append(timed(lambda: INFLATERS[name](blobs)))
-        ref = spawner.run(_cli("reference", str(pair.a), "-o", str(ref_out), *ref_args))
-        if ref.code != 0:
-            raise SystemExit(f"reference {pair.a}: exit {ref.code}")
-        references.append(ref.wall)
-        copies.append(timed(lambda: shutil.copyfile(pair.a, copy_out)).wall)
-        ref_out.unlink()
-        copy_out.unlink()
     return Result(pair, pair.a.stat().st_size, _best(floors), min(diffs, key=lambda c: c.wall),
                   max(c.rss_mb for c in diffs), _best(in_process), {n: _best(t) for n, t in inflate.items()},
-                  min(references), min(copies))
+                  measure_reference(spawner, pair, repeat))
 
 
 def _best(runs: Sequence[Timing]) -> Timing:
@@ -241,6 +267,17 @@ def _ratios(wall: float, cpu: float, floor: Timing) -> str:
     return f"{wall / floor.wall:.2f}x ({cpu / floor.cpu:.2f}x)"
 
 
+def reference_table(pairs: Sequence[tuple[Pair, References]]) -> None:
+    table("reference writer against shutil.copyfile of the archive; wall time, CPU time in brackets "
+          "(the CLI's, start-up included)",
+          ["archive", "layers written", "reference (CLI)", "MB/s", "copyfile", "MB/s", "x copy", "peak RSS"],
+          [[f"{_size(pair.content)} {pair.compression}, {refs.archive_bytes / MiB:.0f} MiB", mode,
+            _secs(child.wall, child.cpu), f"{refs.archive_bytes / child.wall / 1e6:.0f}",
+            _secs(refs.copy.wall, refs.copy.cpu), f"{refs.archive_bytes / refs.copy.wall / 1e6:.0f}",
+            _ratios(child.wall, child.cpu, refs.copy), f"{child.rss_mb:.0f} MB"]
+           for pair, refs in pairs for mode, child in refs.runs.items()])
+
+
 def report(results: Sequence[Result], peers: Sequence[Peer]) -> None:
     def row_of(r: Result, fn: Callable[[Result], list[str]]) -> list[str]:
         return [r.label, *fn(r)]
@@ -264,11 +301,7 @@ def report(results: Sequence[Result], peers: Sequence[Peer]) -> None:
                   _secs(r.in_process.wall, r.in_process.cpu),
                   _ratios(r.in_process.wall, r.in_process.cpu, r.inflate[_fastest(r)])])
                for r in gz])
-    table("reference writer against shutil.copyfile (gzip: --keep-compression)",
-          ["pair", "reference (CLI)", "MB/s", "copyfile", "MB/s", "x copy"],
-          [row_of(r, lambda r: [
-              f"{r.reference:.2f} s", f"{r.archive_bytes / r.reference / 1e6:.0f}", f"{r.copy:.2f} s",
-              f"{r.archive_bytes / r.copy / 1e6:.0f}", _ratio(r.reference, r.copy)]) for r in results])
+    reference_table([(r.pair, r.reference) for r in results])
     peered = [r for r in results if r.diffoscope or r.crane]
     if peered:
         table("peers on the same pair, as multiples of our diff (CLI); > : stopped at that time",
@@ -299,6 +332,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-peers", action="store_true", help="skip diffoscope and crane")
     parser.add_argument("--suites", action="store_true", help="also time the suites with -n 1 and -n 2 (farm)")
     parser.add_argument("--insert", action="store_true", help="B has a file more instead of a changed one")
+    parser.add_argument("--reference", action="store_true", help="measure the reference writer only")
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()))
     args = parser.parse_args(argv)
     spawner = Spawner()  # first, while this process is small: its children's peak RSS is their own
@@ -307,10 +341,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"# imgharness benchmark, {time.strftime('%Y-%m-%d %H:%M')}")
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
           f"isal {isal.__version__}, load average {os.getloadavg()[0]:.1f} at start")
-    peers = [] if args.no_peers else [diffoscope(), crane()]
+    peers = [] if args.no_peers or args.reference else [diffoscope(), crane()]
     peer_size = min(sizes, key=lambda s: (s < 1, abs(s - 1)))  # the 1 GiB pairs, or the nearest
     workdir = Path(tempfile.mkdtemp(prefix="imgharness-bench-", dir=args.workdir))
-    results = []
+    results: list[Result] = []
+    references: list[tuple[Pair, References]] = []
     try:
         sizes = fitting_sizes(sizes, workdir)
         pools = Pools()
@@ -322,12 +357,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"generated {pair.a.name}/{pair.b.name} {_size(pair.content)} {pair.compression}: "
                       f"{pair.files} files, changed {pair.changed} ({time.perf_counter() - start:.0f} s)",
                       flush=True)
-                result = measure_pair(spawner, pair, repeat)
-                if size == peer_size:
-                    measure_peers(spawner, result, peers)
-                results.append(result)
+                if args.reference:
+                    references.append((pair, measure_reference(spawner, pair, repeat)))
+                else:
+                    result = measure_pair(spawner, pair, repeat)
+                    if size == peer_size:
+                        measure_peers(spawner, result, peers)
+                    results.append(result)
                 shutil.rmtree(pair.a.parent)
-        report(results, peers)
+        if args.reference:
+            reference_table(references)
+        else:
+            report(results, peers)
         if args.suites:
             table("suite scaling: harness run on " + " + ".join(SUITE_ENGINES) + ", --image basic",
                   ["workers", "wall", "outcome"], measure_suites(spawner))

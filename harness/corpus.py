@@ -11,25 +11,34 @@ version always gives byte-identical archives, cached under the harness home.
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import hashlib
 import io
+import json
 import tarfile
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Iterator
 
 from filelock import FileLock
 
+from harness.archive import read_archive
+from harness.archive.compression import inflate
 from harness.engines.packages import DebianSource, DebPackage
-from harness.errors import EngineError, HarnessError, ImageNotFound
-from harness.reference.build import build_from_layers
+from harness.errors import EngineError, ImageNotFound
+from harness.image import Archive, ArchiveFormat, Compression, FileEntry, Image
+from harness.reference.build import build_from_layers, built_image
 from harness.reference.layertar import LayerWriter
+from harness.reference.writer import write_reference
 from harness.settings import package_cache
+from harness.tar.listing import iter_layer_files
 
 if TYPE_CHECKING:
     from harness.engines.adapter import Engine
 
 CORPUS_VERSION = 3
+DEFAULT_NAMESPACE = "imgharness"  # of the cached corpus' tags; a run moves them into its own namespace
 EPOCH = 1_700_000_000  # fixed creation time: archives are reproducible byte for byte
 BUSYBOX = DebianSource("busybox-static", (DebPackage("busybox-static", "bookworm"),))
 
@@ -173,10 +182,193 @@ def delta_images(busybox: Path) -> dict[str, TestImage]:
             for v in (1, 2)}
 
 
-IMAGE_NAMES = ("basic", "features", "large")
+BUNDLE_IMAGES = 5
+"""Images in the bundle: air-gapped sites move many images in one `docker save a b c …`."""
 
 
-def corpus_tag(name: str, namespace: str = "imgharness") -> str:
+def bundle_tags(k: int, namespace: str = DEFAULT_NAMESPACE) -> tuple[str, ...]:
+    """Several tags per bundle image; the last image is also named in a repository of its own."""
+    repo = f"{namespace}/corpus-bundle-{k}"
+    alias = (f"{namespace}/corpus-bundle-alias:v{CORPUS_VERSION}",) if k == BUNDLE_IMAGES else ()
+    return (f"{repo}:v{CORPUS_VERSION}", f"{repo}:latest", *alias)
+
+
+def bundle_layer(k: int) -> LayerWriter:
+    def write(tf: tarfile.TarFile) -> None:
+        _dir(tf, "srv")
+        _file(tf, f"srv/service-{k}.conf", f"service {k}\n".encode())
+        _file(tf, f"srv/service-{k}.bin", prng_bytes(f"bundle-{k}", (k * 37) << 10))
+    return write
+
+
+@dataclass(frozen=True)
+class StoredLayer:
+    """A built layer compressed once into a file of its own: what an image with zstd layers stores."""
+
+    position: int
+    diff_id: str
+    digest: str
+    size: int
+    path: Path
+    compression: Compression = Compression.ZSTD
+    entry_name: str = ""
+
+    @property
+    def media_type(self) -> str:
+        return f"application/vnd.oci.image.layer.v1.tar+{self.compression}"
+
+    @property
+    def present(self) -> bool:
+        return True
+
+    def compressed(self) -> IO[bytes]:
+        return open(self.path, "rb")
+
+    def uncompressed(self) -> IO[bytes]:
+        return inflate(self.compressed(), self.compression, size=self.size)
+
+    def files(self) -> Iterator[FileEntry]:
+        return iter_layer_files(self.uncompressed, f"stored layer {self.position}")
+
+
+def _zstd_layers(image: Image, workdir: Path) -> Image:
+    """The image with every layer stored zstd-compressed (level 3, one frame, written once)."""
+    import zstandard
+
+    stored = []
+    for layer in image.layers:
+        path = workdir / f"layer-{layer.position}.zst"
+        with layer.uncompressed() as src, open(path, "wb") as out:
+            zstandard.ZstdCompressor(level=3, write_checksum=True).copy_stream(src, out)
+        with open(path, "rb") as f:
+            digest = "sha256:" + hashlib.file_digest(f, "sha256").hexdigest()
+        stored.append(StoredLayer(layer.position, layer.diff_id, digest, path.stat().st_size, path))
+    return dataclasses.replace(image, layers=tuple(stored))
+
+
+def _compose(name: str, busybox: Path, workdir: Path) -> tuple[Archive, bool]:
+    """The archives of several images, or of layers stored compressed: (model, keep_compression)."""
+    base = busybox_layer(busybox)
+    common = {"org.opencontainers.image.source": "imgharness corpus", "imgharness.corpus": str(CORPUS_VERSION)}
+    if name == "bundle":
+        bundle = tuple(built_image([base, bundle_layer(k)], tags=bundle_tags(k), labels={**common, "bundle": str(k)},
+                                   cmd=("/bin/sh",), epoch=EPOCH) for k in range(1, BUNDLE_IMAGES + 1))
+        return Archive("corpus", ArchiveFormat.DOCKER_OCI, (), bundle), False
+    if name == "zstd":
+        image = built_image([base, app_layer], tags=(corpus_tag(name),), labels={**common, "kind": "zstd"},
+                            entrypoint=("/bin/sh", "/app/run.sh"), epoch=EPOCH)
+        return Archive("corpus", ArchiveFormat.DOCKER_OCI, (), (_zstd_layers(image, workdir),)), True
+    if name == "multiplatform":
+        platforms = {arch: built_image([base, platform_layer(arch)], labels={**common, "kind": "multiplatform"},
+                                       cmd=("/bin/sh",), epoch=EPOCH, architecture=arch) for arch in PLATFORMS}
+        layout = workdir / "buildx.tar"
+        _buildx_layout(platforms, corpus_tag(name), layout)
+        return read_archive(layout), True
+    raise KeyError(name)
+
+
+PLATFORMS = ("amd64", "arm64")
+PROVENANCE = "https://slsa.dev/provenance/v0.2"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+
+
+def platform_layer(arch: str) -> LayerWriter:
+    """What differs between the platforms of the multi-platform image: a file that says which it is."""
+    def write(tf: tarfile.TarFile) -> None:
+        _dir(tf, "etc")
+        _file(tf, "etc/platform", f"linux/{arch}\n".encode())
+        _file(tf, f"etc/built-for-{arch}", prng_bytes(f"platform-{arch}", 64 << 10))
+    return write
+
+
+def _json(value: object) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _provenance(manifest: bytes, arch: str) -> tuple[bytes, bytes, bytes]:
+    """(in-toto statement, config, manifest) of a provenance attestation as BuildKit >= 0.11 writes them."""
+    statement = _json({
+        "_type": "https://in-toto.io/Statement/v0.1", "predicateType": PROVENANCE,
+        "subject": [{"name": f"pkg:docker/imgharness/corpus-multiplatform@v{CORPUS_VERSION}?platform=linux%2F{arch}",
+                     "digest": {"sha256": _digest(manifest).split(":", 1)[1]}}],
+        "predicate": {"buildType": "https://mobyproject.org/buildkit@v1",
+                      "metadata": {"buildStartedOn": "2023-11-14T22:13:20Z", "buildFinishedOn": "2023-11-14T22:13:20Z",
+                                   "reproducible": True}},
+    })
+    config = _json({"architecture": "unknown", "os": "unknown", "config": {},
+                    "rootfs": {"type": "layers", "diff_ids": [_digest(statement)]}})
+    attestation = _json({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": _digest(config), "size": len(config)},
+        "layers": [{"mediaType": "application/vnd.in-toto+json", "digest": _digest(statement), "size": len(statement),
+                    "annotations": {"in-toto.io/predicate-type": PROVENANCE}}],
+    })
+    return statement, config, attestation
+
+
+def _buildx_layout(images: dict[str, Image], tag: str, out: Path) -> None:
+    """The OCI layout ``buildx build --platform … --output type=oci`` writes: index.json names an image index,
+    which names a manifest per platform and a provenance attestation per platform, annotated with the
+    manifest it attests.  Layers are stored gzip-compressed, as a registry would serve them."""
+    from harness.reference.tarwriter import CanonicalTar
+
+    blobs: dict[str, bytes] = {}
+    descriptors: list[dict[str, object]] = []
+    attestations: list[dict[str, object]] = []
+    for arch, image in images.items():
+        blobs[image.config_digest] = image.raw_config
+        layer_descs = []
+        for layer in image.layers:
+            with layer.uncompressed() as src:
+                data = gzip.compress(src.read(), compresslevel=6, mtime=0)
+            blobs[_digest(data)] = data
+            layer_descs.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": _digest(data),
+                                "size": len(data)})
+        manifest = _json({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "layers": layer_descs,
+                          "config": {"mediaType": OCI_CONFIG, "digest": image.config_digest,
+                                     "size": len(image.raw_config)}})
+        blobs[_digest(manifest)] = manifest
+        descriptors.append({"mediaType": OCI_MANIFEST, "digest": _digest(manifest), "size": len(manifest),
+                            "platform": {"architecture": arch, "os": "linux"}})
+        for part in _provenance(manifest, arch):
+            blobs[_digest(part)] = part
+        attestation = _provenance(manifest, arch)[2]
+        attestations.append({"mediaType": OCI_MANIFEST, "digest": _digest(attestation), "size": len(attestation),
+                             "platform": {"architecture": "unknown", "os": "unknown"},
+                             "annotations": {"vnd.docker.reference.digest": _digest(manifest),
+                                             "vnd.docker.reference.type": "attestation-manifest"}})
+    index = _json({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": descriptors + attestations})
+    blobs[_digest(index)] = index
+    version = tag.rpartition(":")[2]
+    top = _json({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [{
+        "mediaType": OCI_INDEX, "digest": _digest(index), "size": len(index),
+        "annotations": {"io.containerd.image.name": f"docker.io/{tag}", "org.opencontainers.image.ref.name": version}}]})
+    with open(out, "wb") as f:
+        tar = CanonicalTar(f, EPOCH)
+        tar.directory("blobs")
+        tar.directory("blobs/sha256")
+        for digest, data in blobs.items():
+            tar.file(f"blobs/sha256/{digest.split(':', 1)[1]}", data)
+        tar.file("index.json", top)
+        tar.file("oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
+        tar.close()
+
+
+COMPOSED = ("zstd", "bundle", "multiplatform")
+SINGLE_IMAGES = ("basic", "features", "large")
+IMAGE_NAMES = (*SINGLE_IMAGES, *COMPOSED)
+
+
+def corpus_tag(name: str, namespace: str = DEFAULT_NAMESPACE) -> str:
+    """The tag of corpus image `name` (a bundle's first image's first tag)."""
+    if name == "bundle":
+        return bundle_tags(1, namespace)[0]
     return f"{namespace}/corpus-{name}:v{CORPUS_VERSION}"
 
 
@@ -197,6 +389,15 @@ def build_corpus(home: Path, names: list[str] | None = None) -> dict[str, Path]:
                                   cmd=list(img.cmd) if img.cmd else None, user=img.user, workdir=img.workdir,
                                   epoch=EPOCH)
             result[name] = path
+        for name in COMPOSED:
+            if names and name not in names:
+                continue
+            path = out_dir / f"{name}.tar"
+            if not path.exists():
+                with tempfile.TemporaryDirectory(prefix=f"imgharness-corpus-{name}-") as tmp:
+                    archive, keep = _compose(name, busybox, Path(tmp))
+                    write_reference(archive, path, epoch=EPOCH, keep_compression=keep)
+            result[name] = path
         return result
 
 
@@ -212,89 +413,41 @@ class Loaded:
 
 
 def load_default_tags(engine: "Engine", home: Path, names: list[str]) -> list[Loaded]:
-    """Put corpus images `names` on `engine` under their default tags (`corpus_tag`, the harness's own names),
-    for a person to save, diff or run them.  A tag already there is kept when it names the corpus image (same
-    layers) and is an error when it names another one: nothing but our own images is ever retagged.  Every
-    tag is checked before anything is loaded."""
-    from harness.archive import read_archive
-
+    """Put corpus images `names` on `engine` under their default tags (every tag of their archives, the
+    harness's own names), for a person to save, diff or run them.  A tag already there is kept when it names
+    the corpus image (same layers) and is an error when it names another one: nothing but our own images is
+    ever retagged.  Every tag is checked before anything is loaded."""
     archives = build_corpus(home, names)
-    wanted = {name: read_archive(archives[name]).images[0].diff_ids for name in names}
+    wanted: dict[str, dict[str, set[tuple[str, ...]]]] = {}  # name → tag → layers of the images it may name
+    for name in names:
+        archive = read_archive(archives[name])
+        for image in archive.images:
+            for tag in image.repo_tags:
+                wanted.setdefault(name, {}).setdefault(tag, set()).add(image.diff_ids)
     present: dict[str, str] = {}
-    for name, diff_ids in wanted.items():
-        try:
-            attrs = engine.inspect(corpus_tag(name))
-        except ImageNotFound:
-            continue
-        if tuple((attrs.get("RootFS") or {}).get("Layers") or ()) != diff_ids:
-            raise EngineError(f"{corpus_tag(name)} names an image that is not corpus image {name!r}; "
-                              "left as it is, nothing loaded", engine=engine.id,
-                              hint="remove or rename that tag to load the corpus there")
-        present[name] = str(attrs["Id"])
+    for name, tags in wanted.items():
+        for tag, layers in tags.items():
+            try:
+                attrs = engine.inspect(tag)
+            except ImageNotFound:
+                continue
+            if tuple((attrs.get("RootFS") or {}).get("Layers") or ()) not in layers:
+                raise EngineError(f"{tag} names an image that is not corpus image {name!r}; left as it is, "
+                                  "nothing loaded", engine=engine.id, hint="remove or rename that tag to load the corpus there")
+            present[tag] = str(attrs["Id"])
     loaded = []
     for name in names:
-        if name not in present:
+        if any(tag not in present for tag in wanted[name]):
             engine.load(archives[name])
-        image_id = present.get(name) or str(engine.inspect(corpus_tag(name))["Id"])
-        loaded.append(Loaded(name, corpus_tag(name), image_id, name in present))
+        for tag in wanted[name]:
+            loaded.append(Loaded(name, tag, present.get(tag) or str(engine.inspect(tag)["Id"]), tag in present))
     return loaded
 
 
-class RunCorpus:
-    """The corpus as one run sees it: the cached archives re-tagged under the run's namespace.
+def unique_image(busybox: Path, out: Path, tag: str, seed: str, size: int) -> None:
+    """An image no engine can already hold: busybox plus `size` bytes of `seed`, written to `out`."""
+    def payload(tf: tarfile.TarFile) -> None:
+        _dir(tf, "payload")
+        _file(tf, "payload/random.bin", prng_bytes(seed, size))
 
-    Loading them creates tags only inside the namespace, so the run's clean-up
-    removes exactly what it loaded.  The re-tagged archives are canonical too.
-    """
-
-    def __init__(self, cached: dict[str, Path], namespace: str, workdir: Path, busybox: Path) -> None:
-        self.cached = cached
-        self.namespace = namespace
-        self.workdir = workdir
-        self.busybox = busybox
-
-    def tag(self, name: str) -> str:
-        return corpus_tag(name, self.namespace)
-
-    def __getitem__(self, name: str) -> Path:
-        """The run's archive of corpus image `name` (written once, shared by xdist workers)."""
-        from harness.archive import read_archive
-        from harness.reference.writer import write_reference
-
-        out = self.workdir / f"{name}.tar"
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(out) + ".lock", timeout=600):
-            if not out.exists():
-                archive = read_archive(self.cached[name])
-                images = tuple(dataclasses.replace(i, repo_tags=(self.tag(name),)) for i in archive.images)
-                write_reference(dataclasses.replace(archive, images=images), out, epoch=EPOCH)
-        return out
-
-    def unique(self, name: str, size: int) -> tuple[Path, str]:
-        """An image no engine can already hold: busybox plus `size` bytes seeded by the run and `name`.
-
-        For checks that must see a layer really downloaded (pull-resume): a layer any image on the
-        engine shares would be skipped, and we never delete images we did not create to force it."""
-        tag = f"{self.namespace}/{name}:v1"
-        out = self.workdir / f"unique-{name}.tar"
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(out) + ".lock", timeout=600):
-            if not out.exists():
-                seed = f"{self.namespace}/{name}"
-
-                def payload(tf: tarfile.TarFile) -> None:
-                    _dir(tf, "payload")
-                    _file(tf, "payload/random.bin", prng_bytes(seed, size))
-
-                build_from_layers([busybox_layer(self.busybox), payload], out, tag=tag, epoch=EPOCH)
-        return out, tag
-
-    def ensure(self, engine: "Engine", name: str) -> str:
-        """Load corpus image `name` into `engine` unless it is there; returns its tag."""
-        tag = self.tag(name)
-        try:
-            engine.inspect(tag)
-        except HarnessError:
-            engine.load(self[name])
-            engine.inspect(tag)
-        return tag
+    build_from_layers([busybox_layer(busybox), payload], out, tag=tag, epoch=EPOCH)

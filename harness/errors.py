@@ -2,6 +2,7 @@
 
     HarnessError                 exit 2 unless a subclass says otherwise
     ├── UsageError               bad arguments or configuration
+    │   └── CannotCarry          the reference writer cannot hold part of an archive: refused, not dropped
     ├── EngineError              an engine could not do what was asked
     │   ├── EngineUnavailable    unreachable, not started, or gone mid-call
     │   ├── EngineMismatch       the engine reports another version or storage than asked
@@ -36,6 +37,11 @@ class HarnessError(Exception):
 
 class UsageError(HarnessError):
     """The user asked for something that cannot be done as asked."""
+
+
+class CannotCarry(UsageError):
+    """The canonical form cannot hold something the archive has (a blob it lacks, a media type it does not
+    know, an index in the legacy layout): writing it without would be a smaller archive, so it is refused."""
 
 
 class ProvisionError(HarnessError):

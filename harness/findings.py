@@ -31,6 +31,7 @@ class Category(str, enum.Enum):
     MANIFEST = "manifest"              # manifest, index, manifest.json, repositories
     TAGS = "tags"                      # RepoTags / ref names
     DIGEST_MISMATCH = "digest-mismatch"  # bytes do not match the digest naming them
+    MISSING = "missing"                  # the archive names a blob it does not carry
     REQUEST_FAILED = "request-failed"    # an engine failed a request that should have succeeded
 
     def __str__(self) -> str:
@@ -93,17 +94,19 @@ class Ignores:
 
 
 IMAGE_CHANGES = frozenset({Category.CONTENT, Category.ADDED, Category.REMOVED, Category.CONFIG, Category.TAGS,
-                           Category.DIGEST_MISMATCH})
+                           Category.DIGEST_MISMATCH, Category.MISSING})
 """Categories that, found at image level, mean the image itself is not the same."""
 
 
 def changes_the_image(finding: Finding) -> bool:
     """True when a finding is about the image (its files, layers, config, tags), not about how the archive
-    packs it: an extra metadata blob or a tag spelled in full in manifest.json is packing (``archive:…``)."""
+    packs it: an extra metadata blob or a tag spelled in full in manifest.json is packing (``archive:…``),
+    so is an index around the images (``index[…]``); what an attestation says of a build is not the image."""
     place = finding.where.split(":", 1)[1] if finding.where[:2] in ("a:", "b:") else finding.where
-    if finding.category == Category.DIGEST_MISMATCH:
+    if finding.category in (Category.DIGEST_MISMATCH, Category.MISSING):
         return True
-    return finding.category in IMAGE_CHANGES and not place.startswith("archive")
+    packing = place.startswith(("archive", "index[")) or ".attestation" in place
+    return finding.category in IMAGE_CHANGES and not packing
 
 
 def summarize(findings: Iterable[Finding]) -> dict[str, int]:

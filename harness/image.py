@@ -6,10 +6,15 @@ differ, the reference writer, the suites) never ask where an image came from.
     Archive                     one image archive (outer tar), any format
     ├── entries: Entry…         every outer tar entry: header + sha256 of its bytes
     ├── index / manifest_json / repositories   the archive's own metadata, parsed
-    ├── images: Image…          config + manifest + tags + layers
-    │   └── layers: Layer…      position, diff_id, stored digest, compression
+    ├── indexes: Index…         image indexes (manifest lists) reached from index.json, nested too
+    ├── images: Image…          config + manifest + tags + layers, with the platform an index gives
+    │   └── layers: Layer…      position, diff_id, stored digest, compression (or missing)
     │       └── files(): FileEntry…   headers + content digest inside the layer
-    └── problems: Finding…      broken rules met while reading (digest-mismatch); the
+    ├── referrers: Referrer…    manifests that are not images: attestations (linked to the
+    │                           image they attest) and artifacts; blobs checked, never parsed as tar
+    ├── unfollowed: Unfollowed… descriptors listed but not followed, and why
+    ├── unreferenced: str…      entries that no manifest, index or metadata file names
+    └── problems: Finding…      broken rules met while reading (digest-mismatch, missing); the
                                 checks that inflate a layer run when first looked at
 
 Blob bytes are never held: a `Layer` opens a fresh stream on demand (an *opener*).
@@ -77,6 +82,8 @@ class TarHeader:
     size: int
     linkname: str = ""
     pax: tuple[tuple[str, str], ...] = ()  # sorted PAX records other than those tarfile folds into fields
+    devmajor: int = 0  # device numbers of char and block devices (0 for every other type)
+    devminor: int = 0
 
     @property
     def xattrs(self) -> dict[str, str]:
@@ -106,6 +113,41 @@ class FileEntry:
         return self.header.name
 
 
+@dataclass(frozen=True, order=True)
+class Platform:
+    """What an image runs on: the key that pairs the images of two multi-platform indexes."""
+
+    os: str
+    architecture: str
+    variant: str = ""
+
+    def __str__(self) -> str:
+        return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
+
+    @classmethod
+    def of(cls, value: Mapping[str, Any] | None) -> Platform | None:
+        """From a descriptor's ``platform`` or an image config (``os``, ``architecture``, ``variant``)."""
+        if not isinstance(value, Mapping):
+            return None
+        os_, arch = value.get("os"), value.get("architecture")
+        if not isinstance(os_, str) or not isinstance(arch, str) or not (os_ or arch):
+            return None
+        variant = value.get("variant")
+        return cls(os_, arch, variant if isinstance(variant, str) else "")
+
+    @classmethod
+    def parse(cls, text: str) -> Platform:
+        """``os/arch[/variant]``, as ``--platform`` takes it."""
+        parts = text.split("/")
+        if len(parts) not in (2, 3) or not all(parts):
+            raise ValueError(f"platform {text!r} is not os/arch[/variant]")
+        return cls(*parts)
+
+
+UNKNOWN_PLATFORM = Platform("unknown", "unknown")
+"""What BuildKit writes on attestation manifests' descriptors."""
+
+
 @dataclass(frozen=True)
 class Descriptor:
     """An OCI content descriptor."""
@@ -115,6 +157,7 @@ class Descriptor:
     size: int
     annotations: Mapping[str, str] = field(default_factory=dict)
     platform: Mapping[str, Any] | None = None
+    artifact_type: str = ""
 
 
 class Layer(Protocol):
@@ -157,19 +200,26 @@ class Layer(Protocol):
     def files(self) -> Iterator[FileEntry]:
         """Stream the layer's entries with content digests; nothing is extracted."""
 
+    @property
+    def present(self) -> bool:
+        """False when the archive names the blob but does not carry it (`MissingLayer`)."""
+
 
 @dataclass(frozen=True)
 class Image:
     """One image in an archive."""
 
     config_digest: str          # "sha256:<hex>": the image ID
-    raw_config: bytes           # exact config bytes (small: kilobytes)
-    config: Mapping[str, Any]   # parsed config
+    raw_config: bytes           # exact config bytes (small: kilobytes); b"" when the archive lacks them
+    config: Mapping[str, Any]   # parsed config; {} when the archive lacks it
     repo_tags: tuple[str, ...]  # as the archive names them, in archive order
     layers: tuple[Layer, ...]
     manifest: Descriptor | None = None  # the manifest's descriptor, where the archive has one
     raw_manifest: bytes | None = None
-    config_entry: str = ""      # outer entry name holding the config
+    config_entry: str = ""      # outer entry name holding the config ("" when missing)
+    platform: Platform | None = None  # from the index descriptor naming the manifest, else from the config
+    index: str | None = None    # digest of the index that names the manifest; None at the top
+    config_missing: bool = False  # the archive names the config blob but does not carry it
 
     @property
     def id(self) -> str:
@@ -178,6 +228,82 @@ class Image:
     @property
     def diff_ids(self) -> tuple[str, ...]:
         return tuple(self.config.get("rootfs", {}).get("diff_ids", ()))
+
+    @property
+    def complete(self) -> bool:
+        """Every blob the image needs is in the archive."""
+        return not self.config_missing and all(layer.present for layer in self.layers)
+
+
+class ReferrerKind(str, enum.Enum):
+    ATTESTATION = "attestation"  # BuildKit's provenance/SBOM manifests, linked to the image they attest
+    ARTIFACT = "artifact"        # any other manifest whose config is not an image config
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Blob:
+    """A blob of a non-image manifest: verified by digest, never parsed as a layer tar."""
+
+    descriptor: Descriptor
+    entry_name: str = ""        # "" when the archive lacks it
+    opener: Opener | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def present(self) -> bool:
+        return bool(self.entry_name)
+
+
+@dataclass(frozen=True)
+class Referrer:
+    """A manifest that is not a runnable image: an attestation or an artifact (Helm chart, signature, SBOM)."""
+
+    kind: ReferrerKind
+    manifest: Descriptor         # as the index names it (annotations carry the attestation's link)
+    raw_manifest: bytes
+    config: Blob
+    blobs: tuple[Blob, ...]      # the manifest's layers
+    tags: tuple[str, ...] = ()
+    subject: str | None = None   # digest of the manifest it refers to (attested image, OCI subject)
+    index: str | None = None
+
+    @property
+    def artifact_type(self) -> str:
+        """What the artifact is: OCI 1.1 ``artifactType``, else its config's media type."""
+        return self.manifest.artifact_type or self.config.descriptor.media_type
+
+
+@dataclass(frozen=True)
+class Index:
+    """An image index (OCI index, Docker manifest list) that the archive carries."""
+
+    descriptor: Descriptor       # how its parent, or index.json, names it
+    raw: bytes
+    manifests: tuple[Descriptor, ...]
+    tags: tuple[str, ...] = ()
+    parent: str | None = None    # digest of the index naming it; None when index.json does
+    entry_name: str = ""
+
+
+@dataclass(frozen=True)
+class Unreferenced:
+    """A regular entry that no manifest, index or metadata file names, and what it looks like."""
+
+    name: str
+    size: int
+    what: str  # e.g. "legacy layer JSON (v1 id …)", "JSON", "data"
+
+
+@dataclass(frozen=True)
+class Unfollowed:
+    """A descriptor the reader listed but did not follow: a media type it does not know, or a platform
+    the archive does not carry."""
+
+    where: str
+    descriptor: Descriptor
+    reason: str
 
 
 class Problems(Sequence[Finding]):
@@ -234,6 +360,18 @@ class Archive:
     problems: Sequence[Finding] = ()              # digest-mismatch and similar, found while reading (`Problems`)
     size: int = 0                                  # bytes of the archive file
     digest: str = ""                               # sha256 of the whole file, when the reader was asked for it
+    indexes: tuple[Index, ...] = ()
+    referrers: tuple[Referrer, ...] = ()
+    unfollowed: tuple[Unfollowed, ...] = ()
+    unreferenced: tuple[Unreferenced, ...] = ()    # regular entries no manifest, index or metadata file names
+
+    @property
+    def attestations(self) -> tuple[Referrer, ...]:
+        return tuple(r for r in self.referrers if r.kind is ReferrerKind.ATTESTATION)
+
+    @property
+    def artifacts(self) -> tuple[Referrer, ...]:
+        return tuple(r for r in self.referrers if r.kind is ReferrerKind.ARTIFACT)
 
     def entry(self, name: str) -> Entry | None:
         for e in self.entries:

@@ -23,18 +23,18 @@ from typing import Any, Generator, Iterator
 
 import pytest
 
-from harness.corpus import RunCorpus
 from harness.engines.adapter import Engine
 from harness.engines.farm import DEFAULT_ENGINES
 from harness.engines.registry import Registry
 from harness.engines.session import EngineSession, EngineSlot
 from harness.engines.spec import EngineSpec
-from harness.errors import ArchiveError, HarnessError
+from harness.errors import ArchiveError, EngineError, EngineMismatch, EngineUnavailable, HarnessError
 from harness.findings import Category, Finding
 from harness.image import Archive
 from harness.plugins import options
 from harness.settings import default_home, package_cache
-from harness.tools import Tool, Tools
+from harness.subjects import Refused, RunSubjects, Subject, UserImage, fetch, user_images
+from harness.tools import SKOPEO, Tool, Tools
 
 __all__ = ["EngineSession", "EngineSlot", "HarnessConfig", "Record"]
 
@@ -46,6 +46,7 @@ class HarnessConfig:
     repeat: int
     report_dir: Path | None
     namespace: str  # everything the run creates on an engine is named under it
+    user_images: tuple[UserImage, ...] = ()  # the user's own, measured beside the corpus
 
 
 config_key = pytest.StashKey[HarnessConfig]()
@@ -58,8 +59,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--farm", dest="farm", action="store_true", default=None,
                     help="test the local engine farm (default when no engine is given)")
     group.addoption("--no-farm", dest="farm", action="store_false", help="do not start the local farm")
-    for option in (options.FARM_ENGINE, options.IMAGE, options.REPEAT, options.REPORT_DIR, options.RUN_ID,
-                   options.PROGRESS_LINES):
+    for option in (options.FARM_ENGINE, options.IMAGE, options.IMAGE_ARCHIVE, options.IMAGE_REF, options.REPEAT,
+                   options.REPORT_DIR, options.RUN_ID, options.PROGRESS_LINES):
         option.add_to(group)
 
 
@@ -69,6 +70,7 @@ def _resolve(config: pytest.Config) -> HarnessConfig:
     opts, file = config.getoption("engine"), config.getoption("engines_file")
     try:
         specs = select_engines(opts, file, os.environ)
+        users = user_images(config.getoption("image_archive"), config.getoption("image_ref"), file)
     except HarnessError as e:
         raise pytest.UsageError(str(e)) from e
     use_farm = config.getoption("farm")
@@ -82,7 +84,7 @@ def _resolve(config: pytest.Config) -> HarnessConfig:
         slots.append(EngineSlot(_identify_quietly(spec), spec, False))
     uid = config.workerinput["testrunuid"] if hasattr(config, "workerinput") else uuid.uuid4().hex
     return HarnessConfig(tuple(slots), bool(use_farm), max(1, config.getoption("repeat")),
-                         config.getoption("report_dir"), f"imgharness-run-{uid[:10]}")
+                         config.getoption("report_dir"), f"imgharness-run-{uid[:10]}", tuple(users))
 
 
 def _identify_quietly(spec: EngineSpec) -> str:
@@ -103,6 +105,8 @@ def pytest_configure(config: pytest.Config) -> None:
     from harness.report.report_json import new_run_id
 
     config.addinivalue_line("markers", "check(name): the verification check a suite test belongs to")
+    config.addinivalue_line("markers", "corpus(*names): the corpus images a check takes (default: all); "
+                                       "the user's images are always taken")
     resolved = config.stash[config_key] = _resolve(config)
     if not hasattr(config, "workerinput"):  # the xdist controller, or a plain run, writes the report
         collector = ResultCollector(resolved.report_dir, config.getoption("run_id") or new_run_id())
@@ -132,8 +136,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "image" in metafunc.fixturenames:
         from harness.corpus import IMAGE_NAMES
 
-        names = metafunc.config.getoption("image") or list(IMAGE_NAMES)
-        metafunc.parametrize("image", names, scope="function")
+        marker = metafunc.definition.get_closest_marker("corpus")
+        names = [*(marker.args if marker else IMAGE_NAMES), *(u.name for u in metafunc.config.stash[config_key].user_images)]
+        wanted = metafunc.config.getoption("image")
+        metafunc.parametrize("image", [n for n in names if not wanted or n in wanted], scope="function")
 
 
 ENGINE_FIXTURES = frozenset({"engine", "registry", "engine_session"})
@@ -195,31 +201,47 @@ def run_tmp(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactor
 
 
 @pytest.fixture(scope="session")
-def corpus(harness_config: HarnessConfig, run_tmp: Path) -> RunCorpus:
-    """The offline test images, tagged under the run's namespace: ``corpus[name]`` is an archive."""
-    from harness.corpus import BUSYBOX, build_corpus
-
-    try:
-        cached = build_corpus(default_home())
-        busybox = BUSYBOX.provision(package_cache(default_home())) / "bin" / "busybox"
-    except HarnessError as e:
-        pytest.fail(f"cannot build the test corpus: {e}", pytrace=False)
-    return RunCorpus(cached, harness_config.namespace, run_tmp / "run-corpus", busybox)
-
-
-@pytest.fixture
-def loaded_image(engine: Engine, image: str, corpus: RunCorpus) -> str:
-    """Corpus image `image`, loaded into `engine` (once per run); returns its tag."""
-    try:
-        return corpus.ensure(engine, image)
-    except HarnessError as e:
-        pytest.fail(f"cannot load corpus image {image} into {engine.id}: {e}", pytrace=False)
-
-
-@pytest.fixture(scope="session")
 def tools() -> Tools:
     """Tools the suites run (skopeo of several versions), from the package cache like the engines."""
     return Tools(package_cache(default_home()))
+
+
+@pytest.fixture(scope="session")
+def subjects(harness_config: HarnessConfig, run_tmp: Path, tools: Tools) -> RunSubjects:
+    """The images the checks run on, the corpus and the user's, as this run holds them: ``subjects[name]`` is
+    the run's copy (tags in the run's namespace)."""
+    from harness.corpus import BUSYBOX, build_corpus
+
+    try:
+        table = {name: Subject(name, path) for name, path in build_corpus(default_home()).items()}
+        busybox = BUSYBOX.provision(package_cache(default_home())) / "bin" / "busybox"
+        for user in harness_config.user_images:
+            origin = Path(user.archive) if user.archive else fetch(
+                user, run_tmp / f"user-{user.name}.tar", tools[PUBLISHER])
+            table[user.name] = Subject(user.name, origin, user=True, ref=user.ref)
+    except HarnessError as e:
+        pytest.fail(f"cannot prepare the images: {e}", pytrace=False)
+    return RunSubjects(table, harness_config.namespace, run_tmp / "run-images", busybox)
+
+
+PUBLISHER = SKOPEO[-1].id
+"""The skopeo that fetches users' registry images and publishes multi-platform images to the run's registry."""
+
+refusal_key = pytest.StashKey[str]()
+
+
+@pytest.fixture
+def loaded_image(request: pytest.FixtureRequest, engine: Engine, image: str, subjects: RunSubjects,
+                 registry: Registry, tools: Tools) -> str:
+    """Image `image` on `engine` (once per run; pulled from the run's registry when an index holds it);
+    returns its tag.  An engine that will not take it fails the test in its own words."""
+    try:
+        return subjects.ensure(engine, image, registry, lambda: tools[PUBLISHER])
+    except Refused as e:
+        request.node.stash[refusal_key] = str(e)
+        pytest.fail(str(e), pytrace=False)
+    except HarnessError as e:
+        pytest.fail(f"cannot put {image} on {engine.id}: {e}", pytrace=False)
 
 
 @pytest.fixture
@@ -286,6 +308,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report.user_properties.append(("harness", {
         "check": marker.args[0],
         "error": _engine_failure(call) if report.when == "call" else None,
+        "refused": item.stash.get(refusal_key, None),
         "engine": slot.id if isinstance(slot, EngineSlot) else "",
         "engine_info": _engine_info(resolved) if isinstance(resolved, Engine) else None,
         "image": image,
@@ -298,8 +321,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 def _engine_failure(call: pytest.CallInfo[None]) -> str | None:
     """A call that broke on something other than the check's own verdict (an engine that died, a socket
-    that vanished, a harness bug) is an *error*, not a *fail*: returns its one-line reason."""
+    that vanished, a harness bug) is an *error*, not a *fail*: returns its one-line reason.  An engine that
+    answered and refused what was asked (an API error: a layout it cannot save, an image it does not know)
+    is measured behaviour, the check's *fail* in the engine's words."""
     if call.excinfo is None or call.excinfo.errisinstance((AssertionError, pytest.fail.Exception)):
+        return None
+    if call.excinfo.errisinstance(EngineError) and not call.excinfo.errisinstance((EngineUnavailable, EngineMismatch)):
         return None
     return f"{call.excinfo.typename}: {str(call.excinfo.value).splitlines()[0] if str(call.excinfo.value) else ''}"
 

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import pytest
 
-from harness.corpus import RunCorpus
+from harness.subjects import RunSubjects
 from harness.engines.adapter import Engine
 from harness.errors import EngineUnavailable, HarnessError
 from harness.findings import Category, Finding
@@ -46,10 +46,10 @@ def _ms(seconds: list[float]) -> dict[str, float]:
     return {"p50_ms": round(statistics.median(seconds) * 1000, 1), "max_ms": round(max(seconds) * 1000, 1)}
 
 
-def test_reads_while_another_client_removes_images(engine: Engine, corpus: RunCorpus, run_namespace: str,
+def test_reads_while_another_client_removes_images(engine: Engine, subjects: RunSubjects, run_namespace: str,
                                                    workdir: Path, record: Record) -> None:
     record.image = IMAGE
-    loaded_image = corpus.ensure(engine, IMAGE)
+    loaded_image = subjects.ensure(engine, IMAGE)
     idle = [_timed(lambda: engine.images(retry=False)) for _ in range(IDLE_LISTINGS)]
     image_id = engine.inspect(loaded_image)["Id"]
     saved = workdir / "save.tar"

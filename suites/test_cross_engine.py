@@ -1,34 +1,39 @@
 """cross-engine: the same image from the registry is the same image on every engine.
 
-The corpus image is published to the registry with skopeo (no engine involved),
-then each engine pulls it, saves it and inspects it.  The save must be
-content-equivalent to the published archive (no content, config, added or
-removed findings), and `image inspect` must agree with what the image itself
-says.  Fields that legitimately differ between engines are listed in
-`ENGINE_FIELDS`, each with its reason; everything else is compared.
+The image is published to the registry with skopeo (no engine involved; every
+platform of a multi-platform image, with its attestations), then each engine
+pulls it, saves it and inspects it.  The save must be content-equivalent to the
+published images it holds (no content, config, added or removed findings; a
+multi-platform image is compared for the platforms the engine pulled, and a
+blob the save lacks is a `missing` finding per blob), and `image inspect` must
+agree with what the image itself says.  Fields that legitimately differ between
+engines are listed in `ENGINE_FIELDS`, each with its reason; everything else is
+compared.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import pytest
 from deepdiff import DeepDiff
-from filelock import FileLock
 
 from harness.archive import read_archive
-from harness.corpus import RunCorpus
+from harness.subjects import RunSubjects
 from harness.diff import diff_archives
 from harness.engines.adapter import Engine
 from harness.engines.registry import Registry
 from harness.errors import HarnessError
 from harness.findings import Category, Finding, changes_the_image
-from harness.pytest_plugin import Record
+from harness.image import Archive
+from harness.pytest_plugin import PUBLISHER, Record
 from harness.report.diff_text import render_text
-from harness.tools import SKOPEO, ToolFailed, Tools, failure_words
+from harness.tools import Tools
 
-pytestmark = pytest.mark.check("cross-engine")
+pytestmark = [pytest.mark.check("cross-engine"),
+              pytest.mark.corpus("basic", "features", "large", "zstd", "multiplatform")]  # a bundle is one image here
 
 
 ENGINE_FIELDS = {
@@ -76,26 +81,29 @@ def _observed(inspect: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def published(image: str, corpus: RunCorpus, registry: Registry, run_namespace: str,
-              run_tmp: Path, tools: Tools, record: Record) -> str:
-    """The corpus image pushed to the registry by skopeo (Debian 12's), once per run (shared by xdist workers)."""
-    ref = f"{registry.host}/{run_namespace}/cross-engine/{image}:v1"
-    marker = run_tmp / f"published-{image}"
+def published(image: str, subjects: RunSubjects, registry: Registry, run_namespace: str, tools: Tools,
+              record: Record) -> str:
+    """The image pushed to the registry by skopeo (every platform of a multi-platform image), once per run, in a
+    repository of this check's: every engine pulls it fresh, whatever it already holds."""
     try:
-        skopeo = record.use(tools[SKOPEO[0].id])
-        with FileLock(str(marker) + ".lock"):
-            if not marker.exists():
-                proc = skopeo.run("--insecure-policy", "copy", "--dest-tls-verify=false",
-                                  f"docker-archive:{corpus[image]}", f"docker://{ref}")
-                if proc.returncode != 0:
-                    raise ToolFailed(f"{skopeo.id} could not publish {image}: {failure_words(proc.stderr)}")
-                marker.write_text(ref)
+        skopeo = record.use(tools[PUBLISHER])
+        return subjects.publish(image, registry, skopeo, repository=f"{run_namespace}/cross-engine/{image}")
     except HarnessError as e:
         pytest.fail(str(e), pytrace=False)
-    return ref
 
 
-def test_pulled_image_is_the_same_on_every_engine(engine: Engine, image: str, published: str, corpus: RunCorpus,
+def _published_part(original: Archive, saved: Archive) -> Archive:
+    """The original's images that the engine saved: by image ID, else by platform (one engine pulls one
+    platform of an index); all of them when neither matches, so that what differs is shown."""
+    ids = {im.config_digest for im in saved.images}
+    platforms = {str(im.platform) for im in saved.images}
+    images = (tuple(im for im in original.images if im.config_digest in ids)
+              or tuple(im for im in original.images if original.indexes and str(im.platform) in platforms)
+              or original.images)
+    return dataclasses.replace(original, images=images)
+
+
+def test_pulled_image_is_the_same_on_every_engine(engine: Engine, image: str, published: str, subjects: RunSubjects,
                                                  workdir: Path, record: Record) -> None:
     repo, tag = published.rsplit(":", 1)
     engine.pull(repo, tag)
@@ -105,12 +113,16 @@ def test_pulled_image_is_the_same_on_every_engine(engine: Engine, image: str, pu
         engine.save(published, saved)
     finally:
         engine.remove_quietly(published)
-    original = read_archive(corpus[image])
-    result = diff_archives(original, record.read(saved, f"save of {published}"))
+    archive = record.read(saved, f"save of {published}")
+    original = _published_part(read_archive(subjects[image]), archive)
+    result = diff_archives(original, archive)
     # the pulled image is named after the registry, not like the original: names are not content
     content = [f for f in result.findings if changes_the_image(f) and f.category is not Category.TAGS]
     record.add(*content)
-    expected = _expected_from_config(dict(original.images[0].config))
+    record.measure("platforms_saved", sorted(str(im.platform) for im in archive.images))
+    pulled = f"{inspect.get('Os')}/{inspect.get('Architecture')}" + (f"/{inspect['Variant']}" if inspect.get("Variant") else "")
+    config = next((im.config for im in original.images if str(im.platform) == pulled), original.images[0].config)
+    expected = _expected_from_config(dict(config))
     drift = DeepDiff(expected, _observed(inspect), ignore_order=False, verbose_level=2)
     for kind, changes in drift.items():
         for path, change in (changes.items() if isinstance(changes, dict) else ((str(c), c) for c in changes)):

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from harness.engines.adapter import Engine
-from harness.corpus import RunCorpus
+from harness.subjects import RunSubjects
 from harness.image import Archive, Layer
 from harness.pytest_plugin import Record
 
@@ -44,16 +44,16 @@ def costs(v1: Archive, v2: Archive) -> tuple[int, int, int]:
     return layer_bytes, file_bytes, changed
 
 
-def test_update_cost_and_stable_resave(engine: Engine, corpus: RunCorpus, workdir: Path,
+def test_update_cost_and_stable_resave(engine: Engine, subjects: RunSubjects, workdir: Path,
                                        record: Record) -> None:
     record.image = "delta-v1→v2"
     saves = {}
     for name in ("delta-v1", "delta-v2"):
         path = workdir / f"{name}.tar"
-        saves[name] = (path, engine.save(corpus.ensure(engine, name), path))
+        saves[name] = (path, engine.save(subjects.ensure(engine, name), path))
     time.sleep(1.02 - time.time() % 1.0)  # another wall-clock second: save-time mtimes must be able to show
     again = workdir / "delta-v2-again.tar"
-    digest_again = engine.save(corpus.tag("delta-v2"), again)
+    digest_again = engine.save(subjects.tag("delta-v2"), again)
     v1 = record.read(saves["delta-v1"][0], "save of delta-v1")
     v2 = record.read(saves["delta-v2"][0], "save of delta-v2")
     layer_bytes, file_bytes, changed = costs(v1, v2)

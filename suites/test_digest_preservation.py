@@ -7,7 +7,10 @@ and each skopeo the harness provisions (Debian 12's 1.9.3, trixie's 1.18), we
 measure whether the engine's RepoDigests still name the manifest digest the
 registry serves: kept, lost or changed.  A tool the engine refuses (skopeo 1.9.3
 speaks Docker API 1.22; Docker 25+ wants 1.24) is a measured `fail` in the
-engine's own words, as is an archive the engine does not load.
+engine's own words, as is an archive the engine does not load.  A multi-platform
+image is published whole (every platform, its attestations) and copied to the
+oci-archive with every platform, the way moby/moby#49386 says the containerd
+store keeps the registry's digest.
 """
 
 from __future__ import annotations
@@ -20,10 +23,12 @@ from harness.engines.adapter import Engine
 from harness.engines.registry import Registry
 from harness.errors import EngineError, EngineUnavailable
 from harness.findings import Category, Finding
-from harness.pytest_plugin import Record
+from harness.pytest_plugin import PUBLISHER, Record
+from harness.subjects import RunSubjects
 from harness.tools import SKOPEO, Tool, ToolFailed, ToolRefused, Tools, failure_words
 
-pytestmark = pytest.mark.check("digest-preservation")
+pytestmark = [pytest.mark.check("digest-preservation"),
+              pytest.mark.corpus("basic", "multiplatform")]  # the routes do not depend on what is in an image
 
 ROUTES = ("docker-daemon", "docker-archive", "oci-archive")
 
@@ -42,14 +47,17 @@ def copy(tool: Tool, *args: str, into_engine: bool) -> None:
 @pytest.mark.parametrize("skopeo", [s.id for s in SKOPEO])
 def test_copied_image_keeps_its_registry_digest(engine: Engine, loaded_image: str, image: str, skopeo: str, route: str,
                                                registry: Registry, run_namespace: str, workdir: Path, tools: Tools,
-                                               record: Record) -> None:
+                                               subjects: RunSubjects, record: Record) -> None:
     tool = record.use(tools[skopeo])
     record.measure("skopeo_version", tool.version)
     repo = f"{run_namespace}/digest-{engine.id}-{image}-{skopeo}-{route}"
     source = f"{registry.host}/{repo}"
-    engine.tag(loaded_image, source, "v1")
-    engine.push(source, "v1")
-    engine.remove(f"{source}:v1")
+    if subjects.indexed(image):  # the registry holds the whole index, as users' registries do
+        subjects.publish(image, registry, record.use(tools[PUBLISHER]), repository=repo, tag="v1")
+    else:
+        engine.tag(loaded_image, source, "v1")
+        engine.push(source, "v1")
+        engine.remove(f"{source}:v1")
     served = registry.served_digest(repo, "v1")
     src = f"docker://{source}:v1"
     try:
@@ -57,7 +65,8 @@ def test_copied_image_keeps_its_registry_digest(engine: Engine, loaded_image: st
             copy(tool, "--dest-daemon-host", engine.spec.endpoint, src, f"docker-daemon:{source}:v1", into_engine=True)
         else:
             archive = workdir / f"{route}.tar"
-            copy(tool, src, f"{route}:{archive}:{source}:v1", into_engine=False)
+            every = ["--multi-arch", "all"] if route == "oci-archive" and subjects.indexed(image) else []
+            copy(tool, *every, src, f"{route}:{archive}:{source}:v1", into_engine=False)
             engine.load(archive)
         digests = list(engine.inspect(f"{source}:v1").get("RepoDigests") or [])
     except ToolRefused as e:

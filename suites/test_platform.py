@@ -20,7 +20,7 @@ from typing import Any, Callable, Mapping
 import pytest
 
 from harness.archive import read_archive
-from harness.corpus import RunCorpus
+from harness.subjects import RunSubjects
 from harness.engines.adapter import Engine
 from harness.errors import EngineError, EngineUnavailable, HarnessError
 from harness.findings import Category, Finding
@@ -74,22 +74,22 @@ class Stages:
             self.record.add(Finding(Category.CONFIG, where, self.expected, seen, f"{stage} changed the image's platform"))
 
 
-def test_image_keeps_its_platform_through_load_save_and_pull(engine: Engine, corpus: RunCorpus, registry: Registry,
+def test_image_keeps_its_platform_through_load_save_and_pull(engine: Engine, subjects: RunSubjects, registry: Registry,
                                                              run_namespace: str, workdir: Path,
                                                              record: Record) -> None:
     record.image = IMAGE
-    original = read_archive(corpus[IMAGE]).images[0]
+    original = read_archive(subjects[IMAGE]).images[0]
     expected = config_platform(original.config)
     record.measure("image_platform", expected)
     record.measure("engine_platform", engine.identity.platform)
     stages = Stages(record, expected)
-    tag = corpus.tag(IMAGE)
+    tag = subjects.tag(IMAGE)
     remote = f"{registry.host}/{run_namespace}/platform-{engine.id}"
     try:
         engine.remove(tag)  # our corpus tag from an earlier check: the load below must really load
     except HarnessError:
         pass
-    if stages.run("load", lambda: engine.load(corpus[IMAGE])):
+    if stages.run("load", lambda: engine.load(subjects[IMAGE])):
         stages.judge("inspect", inspect_platform(engine.inspect(tag)), "inspect:Os/Architecture/Variant")
         saved = workdir / "saved.tar"
         if stages.run("save", lambda: engine.save(tag, saved)):

@@ -23,7 +23,7 @@ import time
 
 import pytest
 
-from harness.corpus import RunCorpus
+from harness.subjects import RunSubjects
 from harness.engines.adapter import Engine
 from harness.engines.farm import Farm
 from harness.engines.registry import Registry
@@ -64,10 +64,10 @@ def _range_start(header: str | None) -> int:
 
 @pytest.mark.parametrize("interruption", ["registry-error", "client-cancel"])
 def test_retry_after_a_cut_layer_fetches_only_what_is_missing(
-        engine: Engine, corpus: RunCorpus, registry: Registry, run_namespace: str, record: Record,
+        engine: Engine, subjects: RunSubjects, registry: Registry, run_namespace: str, record: Record,
         interruption: str) -> None:
     record.image = "unique-48MiB"
-    archive, source = corpus.unique(f"pull-resume-{engine.id}-{interruption}", 48 << 20)
+    archive, source = subjects.unique(f"pull-resume-{engine.id}-{interruption}", 48 << 20)
     engine.load(archive)
     repo, tag = f"{run_namespace}/pull-resume-{engine.id}-{interruption}", "v1"
     engine.tag(source, f"{registry.host}/{repo}", tag)

@@ -18,7 +18,8 @@ from harness.engines.registry import Registry
 from harness.findings import Category, Finding
 from harness.pytest_plugin import Record
 
-pytestmark = pytest.mark.check("repodigests-unique")
+pytestmark = [pytest.mark.check("repodigests-unique"),
+              pytest.mark.corpus("basic", "features", "large", "zstd", "multiplatform")]  # a bundle: its first image
 
 @pytest.fixture
 def four_refs(engine: Engine, loaded_image: str, image: str, registry: Registry,

@@ -17,23 +17,29 @@ from harness.engines.adapter import Engine
 from harness.findings import changes_the_image
 from harness.pytest_plugin import Record
 from harness.report.diff_text import render_text
+from harness.subjects import RunSubjects
 
 pytestmark = pytest.mark.check("round-trip")
 
 
-
-def test_save_load_save_preserves_the_image(engine: Engine, loaded_image: str, workdir: Path, record: Record) -> None:
-    before = engine.inspect(loaded_image)
+def test_save_load_save_preserves_the_image(engine: Engine, loaded_image: str, image: str, subjects: RunSubjects,
+                                            workdir: Path, record: Record) -> None:
+    refs = subjects.tags(image)  # every image and tag of a bundle, saved and loaded in one call
+    before = {ref: engine.inspect(ref) for ref in refs}
     first, second = workdir / "first.tar", workdir / "second.tar"
-    engine.save(loaded_image, first)
-    engine.remove(loaded_image)  # our own corpus tag; the load below must bring it back
+    engine.save(refs, first)
+    for ref in refs:
+        engine.remove(ref)  # our own tags; the load below must bring them back
     engine.load(first)
-    after = engine.inspect(loaded_image)
-    engine.save(loaded_image, second)
+    after = {ref: engine.inspect(ref) for ref in refs}
+    engine.save(refs, second)
     result = diff_archives(read_archive(first), read_archive(second))
     record.add(*result.findings)
     losses = [f for f in result.findings if changes_the_image(f)]
     record.measure("findings", len(result.findings))
-    assert after["Id"] == before["Id"], f"image ID changed: {before['Id']} → {after['Id']}"
-    assert sorted(after.get("RepoTags") or []) == sorted(before.get("RepoTags") or []), "RepoTags changed"
+    record.measure("refs", len(refs))
+    changed = [f"{ref}: {before[ref]['Id']} → {after[ref]['Id']}" for ref in refs if after[ref]["Id"] != before[ref]["Id"]]
+    assert not changed, "image ID changed: " + "; ".join(changed)
+    retagged = [ref for ref in refs if sorted(after[ref].get("RepoTags") or []) != sorted(before[ref].get("RepoTags") or [])]
+    assert not retagged, f"RepoTags changed for {', '.join(retagged)}"
     assert not losses, render_text(result, limit=15)

@@ -330,3 +330,112 @@ def tar_member(path: Path, name: str) -> bytes:
         f = tf.extractfile(name)
         assert f is not None
         return f.read()
+
+
+IN_TOTO = "application/vnd.in-toto+json"
+PROVENANCE = "https://slsa.dev/provenance/v0.2"
+HELM_CONFIG = "application/vnd.cncf.helm.config.v1+json"
+HELM_CHART = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
+
+
+def platform_image(arch: str, *, seed: str = "p", tags: Sequence[str] = (), variant: str = "",
+                   extra: dict[str, bytes] | None = None) -> TestImage:
+    """An image for one platform: its files say which (`extra` adds or changes files in the top layer)."""
+    top = {f"etc/{seed}-arch": f"{arch}{variant}\n".encode(), **(extra or {})}
+    return TestImage([layer({"bin/tool": f"tool for {arch}{variant}\n".encode()}), layer(top)],
+                     tags=list(tags), architecture=arch)
+
+
+def provenance(subject: bytes, *, started: str = "2024-01-01T00:00:00Z") -> tuple[bytes, bytes, bytes]:
+    """(in-toto statement, attestation config, attestation manifest) for the image manifest `subject`, as
+    BuildKit >= 0.11 writes them."""
+    statement = jdump({
+        "_type": "https://in-toto.io/Statement/v0.1", "predicateType": PROVENANCE,
+        "subject": [{"name": "pkg:docker/x", "digest": {"sha256": hexof(sha(subject))}}],
+        "predicate": {"buildType": "https://mobyproject.org/buildkit@v1",
+                      "metadata": {"buildStartedOn": started, "buildFinishedOn": started}},
+    })
+    config = jdump({"architecture": "unknown", "os": "unknown", "config": {},
+                    "rootfs": {"type": "layers", "diff_ids": [sha(statement)]}})
+    manifest = jdump({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": sha(config), "size": len(config)},
+        "layers": [{"mediaType": IN_TOTO, "digest": sha(statement), "size": len(statement),
+                    "annotations": {"in-toto.io/predicate-type": PROVENANCE}}],
+    })
+    return statement, config, manifest
+
+
+def buildx_oci(path: Path, images: Sequence[TestImage], *, tag: str = "app:1.0", how: str = "gzip",
+               attest: bool = True, started: str = "2024-01-01T00:00:00Z", drop: Iterable[str] = (),
+               extra_descriptors: Sequence[dict[str, object]] = ()) -> Path:
+    """A multi-platform OCI layout as ``buildx build --platform … --output type=oci`` writes it: index.json
+    names one image index, which names a manifest per platform and, with `attest`, a provenance attestation
+    manifest per platform (platform unknown/unknown, annotated with the manifest it attests).  `drop` leaves
+    blobs out (by digest), as engines that save what they lack do; `extra_descriptors` go into the index."""
+    members = [F("oci-layout", b'{"imageLayoutVersion":"1.0.0"}'), F("blobs", dir=True), F("blobs/sha256", dir=True)]
+    seen: set[str] = set(f"blobs/sha256/{hexof(d)}" for d in drop)
+    images_descs: list[dict[str, object]] = []
+    attest_descs: list[dict[str, object]] = []
+    for im in images:
+        _blob(members, im.config, seen)
+        for b in im.blobs(how):
+            _blob(members, b, seen)
+        man = im.manifest(how)
+        _blob(members, man, seen)
+        images_descs.append({"mediaType": OCI_MANIFEST, "digest": sha(man), "size": len(man),
+                             "platform": {"architecture": im.architecture, "os": "linux"}})
+        if attest:
+            for part in provenance(man, started=started):
+                _blob(members, part, seen)
+            attest_man = provenance(man, started=started)[2]
+            attest_descs.append({"mediaType": OCI_MANIFEST, "digest": sha(attest_man), "size": len(attest_man),
+                                 "platform": {"architecture": "unknown", "os": "unknown"},
+                                 "annotations": {"vnd.docker.reference.digest": sha(man),
+                                                 "vnd.docker.reference.type": "attestation-manifest"}})
+    idx = jdump({"schemaVersion": 2, "mediaType": OCI_INDEX,
+                 "manifests": images_descs + attest_descs + list(extra_descriptors)})
+    _blob(members, idx, seen)
+    repo, _, version = tag.rpartition(":")
+    top = {"mediaType": OCI_INDEX, "digest": sha(idx), "size": len(idx),
+           "annotations": {"io.containerd.image.name": f"docker.io/library/{tag}",
+                           "org.opencontainers.image.ref.name": version}}
+    members.append(F("index.json", jdump({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [top]})))
+    return write_tar(path, members)
+
+
+def helm_chart(version: str = "1.0.0") -> tuple[bytes, bytes, bytes]:
+    """(chart config, chart tarball, manifest) of a Helm chart pushed as an OCI artifact."""
+    config = jdump({"name": "demo", "version": version, "apiVersion": "v2"})
+    chart = compress(tar_bytes([F("demo/Chart.yaml", f"name: demo\nversion: {version}\n".encode())]), "gzip")
+    manifest = jdump({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                      "config": {"mediaType": HELM_CONFIG, "digest": sha(config), "size": len(config)},
+                      "layers": [{"mediaType": HELM_CHART, "digest": sha(chart), "size": len(chart)}]})
+    return config, chart, manifest
+
+
+def helm_layout(path: Path, version: str = "1.0.0", *, with_image: TestImage | None = None,
+                unknown: bool = False) -> Path:
+    """An OCI layout holding a Helm chart (as ``helm push`` to an oci layout, or ``oras copy``), optionally
+    beside an image, and a descriptor of a media type nobody knows."""
+    members = [F("oci-layout", b'{"imageLayoutVersion":"1.0.0"}'), F("blobs", dir=True), F("blobs/sha256", dir=True)]
+    seen: set[str] = set()
+    for part in helm_chart(version):
+        _blob(members, part, seen)
+    man = helm_chart(version)[2]
+    descs: list[dict[str, object]] = [{"mediaType": OCI_MANIFEST, "digest": sha(man), "size": len(man),
+                                       "annotations": {"org.opencontainers.image.ref.name": version}}]
+    if with_image is not None:
+        _blob(members, with_image.config, seen)
+        for b in with_image.blobs("gzip"):
+            _blob(members, b, seen)
+        im_man = with_image.manifest("gzip")
+        _blob(members, im_man, seen)
+        descs.append({"mediaType": OCI_MANIFEST, "digest": sha(im_man), "size": len(im_man),
+                      "annotations": {"io.containerd.image.name": f"docker.io/library/{with_image.tags[0]}"}})
+    if unknown:
+        odd = b"something else entirely"
+        _blob(members, odd, seen)
+        descs.append({"mediaType": "application/vnd.example.thing.v1", "digest": sha(odd), "size": len(odd)})
+    members.append(F("index.json", jdump({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": descs})))
+    return write_tar(path, members)

@@ -313,11 +313,10 @@ def build(root: Path) -> list[Case]:
     readable("duplicate-in-layer", A.docker_oci(root / "duplicate-in-layer.tar", [_image_with_layer(_hostile_layer([
         F("etc/h1.txt", b"second copy\n")]))]), ["content"])
     layer_blob = _blob(A.sha(IMAGE.blobs("gzip")[1]))
-    error("missing-blob", A.write_tar(root / "missing-blob.tar", [m for m in members(oci) if m.name != layer_blob]),
-          r"layers\[1\]: blob sha256:\w+ is missing from the archive", oci)
-    error("missing-layer-file", A.rewrite(podman, root / "missing-layer-file.tar",
-                                          {f"{A.hexof(IMAGE.diff_ids[1])}.tar": None}),
-          r"manifest.json\[0\]\.Layers\[1\]: '\w+\.tar' is missing from the archive", podman)
+    readable("missing-blob", A.write_tar(root / "missing-blob.tar", [m for m in members(oci) if m.name != layer_blob]),
+             ["missing"], oci)
+    readable("missing-layer-file", A.rewrite(podman, root / "missing-layer-file.tar",
+                                             {f"{A.hexof(IMAGE.diff_ids[1])}.tar": None}), ["missing"], podman)
     tampered = bytearray(IMAGE.layers[0])
     tampered[tampered.index(b"h layer 0")] = ord("H")
     readable("digest-mismatch-layer", A.rewrite(docker, root / "digest-mismatch-layer.tar",

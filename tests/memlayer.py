@@ -103,6 +103,10 @@ class MemLayer:
         return sha256(self.blob)
 
     @property
+    def present(self) -> bool:
+        return True
+
+    @property
     def media_type(self) -> str:
         return self.media or MEDIA[self.compression]
 

@@ -11,6 +11,8 @@ import pytest
 
 from harness.archive import read_archive
 from harness.errors import ArchiveError, MalformedArchive
+from harness.findings import Category
+from harness.image import Archive
 from tests import archives as A
 
 IMAGE = A.sample_image("z:1", seed="z")
@@ -63,25 +65,45 @@ def test_garbage_after_a_member(tmp_path: Path) -> None:
     _fails(tmp_path / "a.tar", "invalid tar header at offset 1024")
 
 
-def test_truncated_at_a_member_boundary_misses_blobs(tmp_path: Path) -> None:
+def _missing(archive: Archive) -> list[tuple[str, str]]:
+    return [(f.where, f.a) for f in archive.problems if f.category is Category.MISSING]
+
+
+def test_truncated_at_a_member_boundary_misses_blobs_and_reads_the_rest(tmp_path: Path) -> None:
+    """An archive that names a blob it lacks (as engines write them) is read: the blob is a `missing`
+    problem, the layer is known by its descriptor, and every other layer still reads."""
     path = A.oci(tmp_path / "a.tar", [IMAGE], how="gzip")
+    gone = A.sha(IMAGE.blobs("gzip")[1])
     with tarfile.open(path) as tf:
-        keep = [m for m in tf.getmembers() if m.name != f"blobs/sha256/{A.hexof(A.sha(IMAGE.blobs('gzip')[1]))}"]
+        keep = [m for m in tf.getmembers() if m.name != f"blobs/sha256/{A.hexof(gone)}"]
         members = [A.F(m.name, tf.extractfile(m).read() if m.isreg() else b"", dir=m.isdir())  # type: ignore[union-attr]
                    for m in keep]
-    err = _fails(A.write_tar(tmp_path / "b.tar", members), r"layers\[1\]: blob sha256:\w+ is missing")
-    assert err.path == str(tmp_path / "b.tar")
+    archive = read_archive(A.write_tar(tmp_path / "b.tar", members))
+    assert _missing(archive) == [("image[0].layer[1]", gone)]
+    image = archive.images[0]
+    assert image.id == IMAGE.id and not image.complete
+    assert [la.present for la in image.layers] == [True, False]
+    assert image.layers[1].diff_id == IMAGE.diff_ids[1] and image.layers[1].digest == gone
+    assert [f.path for f in image.layers[0].files()] == [f.path for f in read_archive(path).images[0].layers[0].files()]
+    with pytest.raises(MalformedArchive, match=r"image\[0\]\.layer\[1\]: blob sha256:\w+ is missing"):
+        list(image.layers[1].files())
 
 
 def test_missing_layer_file_in_a_docker_archive(tmp_path: Path) -> None:
     path = A.podman(tmp_path / "a.tar", [IMAGE])
-    _fails(A.rewrite(path, tmp_path / "b.tar", {f"{A.hexof(IMAGE.diff_ids[1])}.tar": None}),
-           r"manifest.json\[0\].Layers\[1\]: '\w+.tar' is missing")
+    archive = read_archive(A.rewrite(path, tmp_path / "b.tar", {f"{A.hexof(IMAGE.diff_ids[1])}.tar": None}))
+    assert _missing(archive) == [("image[0].layer[1]", IMAGE.diff_ids[1])]
+    assert archive.images[0].layers[1].diff_id == IMAGE.diff_ids[1]
 
 
-def test_missing_config(tmp_path: Path) -> None:
+def test_missing_config_leaves_the_image_known_by_its_config_digest(tmp_path: Path) -> None:
     path = A.legacy(tmp_path / "a.tar", [IMAGE])
-    _fails(A.rewrite(path, tmp_path / "b.tar", {f"{A.hexof(IMAGE.id)}.json": None}), r"Config: .* is missing")
+    archive = read_archive(A.rewrite(path, tmp_path / "b.tar", {f"{A.hexof(IMAGE.id)}.json": None}))
+    image = archive.images[0]
+    assert _missing(archive) == [("image[0].config", IMAGE.id)]
+    assert image.config_missing and image.id == IMAGE.id and image.config == {}
+    assert [la.present for la in image.layers] == [True, True]
+    assert image.repo_tags == ("z:1",)
 
 
 @pytest.mark.parametrize("name, content, match", [

@@ -83,7 +83,8 @@ def test_reference_warns_about_problems_and_fails_on_bad_layers(tmp_path: Path,
     broken = A.rewrite(src, tmp_path / "c.tar", {f"blobs/sha256/{A.hexof(image.diff_ids[0])}": A.layer({"x": b"1"})})
     assert main(["-q", "reference", str(broken), "-o", str(tmp_path / "c.ref")]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("imgharness: error: layer 0 (uncompressed): expected sha256:") and err.count("\n") == 1
+    assert err.startswith("imgharness: error: image[0] (linux/amd64) layer 0 (uncompressed): expected sha256:")
+    assert err.count("\n") == 1
     assert not (tmp_path / "c.ref").exists()
 
 
@@ -92,7 +93,7 @@ def test_inspect_text_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str
     path = A.docker_oci(tmp_path / "a.tar", [image], how="gzip")
     assert main(["inspect", str(path)]) == 0
     text = capsys.readouterr().out
-    assert f"image {image.id}  a:1" in text and "layer 1 " in text and "gzip, 4 files" in text
+    assert f"image[0] {image.id}  a:1" in text and "layer 1 " in text and "gzip, 4 files" in text
     assert 'Env ["PATH=/bin"]' in text
     assert main(["inspect", str(path), "--format", "json", "--no-files"]) == 0
     view = json.loads(capsys.readouterr().out)

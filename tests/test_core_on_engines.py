@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 
 from harness.archive import read_archive
-from harness.corpus import EPOCH, RunCorpus
+from harness.corpus import EPOCH
+from harness.subjects import RunSubjects
 from harness.diff import diff_archives
 from harness.engines.adapter import Engine
 from harness.errors import HarnessError
@@ -21,8 +22,8 @@ HEADER_ONLY = {Category.MTIME}
 
 
 def test_two_saves_differ_only_in_mtimes_and_ignore_mtime_makes_them_equivalent(
-        engine: Engine, corpus: RunCorpus, tmp_path: Path) -> None:
-    tag = corpus.ensure(engine, "basic")
+        engine: Engine, subjects: RunSubjects, tmp_path: Path) -> None:
+    tag = subjects.ensure(engine, "basic")
     a, b = tmp_path / "a.tar", tmp_path / "b.tar"
     first = engine.save(tag, a)
     time.sleep(1.02 - time.time() % 1.0)
@@ -39,19 +40,19 @@ def test_two_saves_differ_only_in_mtimes_and_ignore_mtime_makes_them_equivalent(
     assert cli.returncode == 0, cli.stdout + cli.stderr
 
 
-def test_every_engines_save_canonicalizes_to_the_original(engine: Engine, corpus: RunCorpus,
+def test_every_engines_save_canonicalizes_to_the_original(engine: Engine, subjects: RunSubjects,
                                                           tmp_path: Path) -> None:
     saved, canonical = tmp_path / "saved.tar", tmp_path / "canonical.tar"
-    engine.save(corpus.ensure(engine, "basic"), saved)
+    engine.save(subjects.ensure(engine, "basic"), saved)
     write_reference(read_archive(saved), canonical, epoch=EPOCH)
-    assert filecmp.cmp(canonical, corpus["basic"], shallow=False)
+    assert filecmp.cmp(canonical, subjects["basic"], shallow=False)
 
 
-def test_reference_archive_loads_and_saves_back_to_the_same_image(engine: Engine, corpus: RunCorpus,
+def test_reference_archive_loads_and_saves_back_to_the_same_image(engine: Engine, subjects: RunSubjects,
                                                                   tmp_path: Path) -> None:
     reference = tmp_path / "reference.tar"
-    write_reference(read_archive(corpus["basic"]), reference, epoch=0)
-    tag = corpus.tag("basic")
+    write_reference(read_archive(subjects["basic"]), reference, epoch=0)
+    tag = subjects.tag("basic")
     if _present(engine, tag):
         engine.remove(tag)  # our own corpus tag: the load below must create it
     engine.load(reference)

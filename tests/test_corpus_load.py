@@ -11,13 +11,14 @@ from typing import Iterator
 import pytest
 
 from harness.archive import read_archive
-from harness.corpus import RunCorpus, build_corpus, corpus_tag
+from harness.corpus import build_corpus, corpus_tag
 from harness.engines.adapter import Engine
 from harness.engines.session import EngineSession
 from harness.errors import ImageNotFound
 from harness.findings import Finding, changes_the_image
 from harness.pytest_plugin import HarnessConfig
 from harness.settings import default_home
+from harness.subjects import RunSubjects
 
 pytestmark = pytest.mark.engines
 
@@ -68,11 +69,11 @@ def test_the_corpus_goes_on_two_engines_and_their_saves_diff_as_one_image(two_fa
     assert not [f for f in findings if changes_the_image(f)], "one corpus image, saved by two engines, must be one image"
 
 
-def test_a_corpus_tag_naming_another_image_is_left_alone(engine: Engine, corpus: RunCorpus) -> None:
+def test_a_corpus_tag_naming_another_image_is_left_alone(engine: Engine, subjects: RunSubjects) -> None:
     if not engine.spec.managed:
         pytest.skip("`corpus load` takes farm engine ids; this engine is not the farm's")
     tag = corpus_tag("features")
-    ours = corpus.ensure(engine, "basic")  # the run's own image, under the run's namespace
+    ours = subjects.ensure(engine, "basic")  # the run's own image, under the run's namespace
     had_features = _has(engine, tag)
     if had_features:  # the corpus image itself (nothing else gets this tag): restored below
         engine.remove(tag)

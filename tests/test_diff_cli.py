@@ -35,8 +35,9 @@ def test_json_output_and_exit_code_1(capsys: pytest.CaptureFixture[str], drifted
     code, out, _ = run(capsys, *drifted, "--format", "json")
     assert code == 1
     data = json.loads(out)
-    assert set(data) == {"a", "b", "equivalent", "summary", "findings"}
-    assert (data["a"], data["b"], data["equivalent"]) == (str(drifted[0]), str(drifted[1]), False)
+    assert set(data) == {"a", "b", "same_image", "equivalent", "summary", "findings"}
+    assert (data["a"], data["b"], data["same_image"], data["equivalent"]) == (
+        str(drifted[0]), str(drifted[1]), True, False)
     assert data["summary"] == {"mtime": 1}
     assert data["findings"] == [
         {"category": "mtime", "where": "archive:manifest.json", "a": 0, "b": 1_730_000_000, "note": "mtime"},
@@ -46,7 +47,7 @@ def test_json_output_and_exit_code_1(capsys: pytest.CaptureFixture[str], drifted
 def test_ignore_mtime_exits_0(capsys: pytest.CaptureFixture[str], drifted: tuple[Path, Path]) -> None:
     code, out, _ = run(capsys, *drifted, "--ignore", "mtime", "--format", "json")
     assert code == 0
-    assert json.loads(out) == {"a": str(drifted[0]), "b": str(drifted[1]), "equivalent": True,
+    assert json.loads(out) == {"a": str(drifted[0]), "b": str(drifted[1]), "same_image": True, "equivalent": True,
                                "summary": {}, "findings": []}
 
 
@@ -59,11 +60,24 @@ def test_ignore_path_exits_0(capsys: pytest.CaptureFixture[str], drifted: tuple[
 def test_text_output_leads_with_the_verdict(capsys: pytest.CaptureFixture[str], drifted: tuple[Path, Path]) -> None:
     code, out, _ = run(capsys, *drifted)
     assert code == 1
-    assert out.splitlines()[2:] == [
-        "different: 1 finding (mtime 1)", "", "mtime (1)", "  archive:manifest.json  0 → 1730000000  (mtime)",
+    lines = out.splitlines()
+    assert lines[0] == "same image: yes; only the packaging differs (1 finding: mtime 1)"
+    assert lines[3:] == [
+        "", "mtime (1): timestamps only: the archive's digest changes, not what runs",
+        "  archive:manifest.json  1970-01-01 00:00:00Z → 2024-10-27 03:33:20Z  (mtime)",
     ]
     code, out, _ = run(capsys, *drifted, "--ignore", "mtime")
-    assert (code, out.splitlines()[2]) == (0, "equivalent; 1 ignored")
+    assert (code, out.splitlines()[0]) == (0, "same image: yes, and the same archive content (1 ignored)")
+
+
+def test_semantic_judges_the_images_only(capsys: pytest.CaptureFixture[str], drifted: tuple[Path, Path],
+                                         tmp_path: Path) -> None:
+    assert run(capsys, *drifted, "--semantic")[0] == 0
+    other = A.docker_oci(tmp_path / "other.tar", [A.sample_image("z:1", seed="other")])
+    code, out, _ = run(capsys, drifted[0], other, "--semantic")
+    assert code == 1 and out.startswith("same image: no (")
+    code, out, _ = run(capsys, drifted[0], other, "--semantic", "--format", "json")
+    assert code == 1 and json.loads(out)["same_image"] is False
 
 
 def test_errors_exit_2_with_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

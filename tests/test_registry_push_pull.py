@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.corpus import RunCorpus
+from harness.subjects import RunSubjects
 from harness.engines.adapter import Engine
 from harness.engines.registry import Registry
 from harness.errors import ImageNotFound
@@ -22,15 +22,15 @@ def _diff_ids(archive: Path) -> list[str]:
     return list(config["rootfs"]["diff_ids"])
 
 
-def test_load_tag_push_pull(engine: Engine, registry: Registry, corpus: RunCorpus, run_namespace: str) -> None:
-    archive = corpus["basic"]
+def test_load_tag_push_pull(engine: Engine, registry: Registry, subjects: RunSubjects, run_namespace: str) -> None:
+    archive = subjects["basic"]
     assert engine.load(archive), "the engine reported nothing loaded"
-    source = engine.inspect(corpus.tag("basic"))
+    source = engine.inspect(subjects.tag("basic"))
     assert source["RootFS"]["Layers"] == _diff_ids(archive), "the loaded image has other layers than the archive"
     repo = f"{run_namespace}/push-pull-{engine.id}"
     tag = uuid.uuid4().hex[:8]
     ref = f"{registry.host}/{repo}:{tag}"
-    engine.tag(corpus.tag("basic"), f"{registry.host}/{repo}", tag)
+    engine.tag(subjects.tag("basic"), f"{registry.host}/{repo}", tag)
     try:
         engine.push(f"{registry.host}/{repo}", tag)
         served = registry.served_digest(repo, tag)

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from filelock import FileLock
 
-from harness.corpus import RunCorpus
+from harness.subjects import RunSubjects
 from harness.engines.adapter import Engine
 from harness.engines.registry import Registry
 
@@ -66,8 +66,8 @@ def test_report_covers_every_engine(engine: Engine, suite_report: dict[str, Any]
 
 
 def test_save_determinism_verdict_matches_docker_cli(engine: Engine, suite_report: dict[str, Any],
-                                                    corpus: RunCorpus) -> None:
-    ref = corpus.ensure(engine, "basic")
+                                                    subjects: RunSubjects) -> None:
+    ref = subjects.ensure(engine, "basic")
     digests = []
     for i in range(2):
         if i:
@@ -78,8 +78,8 @@ def test_save_determinism_verdict_matches_docker_cli(engine: Engine, suite_repor
 
 
 def test_repodigests_verdict_matches_docker_cli(engine: Engine, suite_report: dict[str, Any],
-                                                registry: Registry, corpus: RunCorpus) -> None:
-    source = corpus.ensure(engine, "basic")
+                                                registry: Registry, subjects: RunSubjects) -> None:
+    source = subjects.ensure(engine, "basic")
     base = f"{registry.host}/imgharness-by-hand-{uuid.uuid4().hex[:8]}/{engine.id}"
     refs = [f"{base}/{ns}/img:{tag}" for ns in ("ns1", "ns2") for tag in ("latest", "1.0.0")]
     try:

@@ -67,8 +67,15 @@ class ReadContext:
         if expected != actual:
             self.problems.append(Finding(Category.DIGEST_MISMATCH, where, expected, actual, note))
 
+    def missing(self, where: str, digest: str, what: str) -> None:
+        """Record a blob the archive names but does not carry: reading goes on with what is there."""
+        self.problems.append(Finding(Category.MISSING, where, digest, None, f"{what} is not in the archive"))
+
     def resolve(self, name: str, what: str) -> IndexedEntry:
         return self.index.resolve(name, what)
+
+    def find(self, name: str, what: str) -> IndexedEntry | None:
+        return self.index.find(name, what)
 
     def blob(self, digest: str, what: str) -> IndexedEntry | None:
         """The entry ``blobs/sha256/<hex>`` for a digest, or None when the archive does not carry it."""
@@ -139,7 +146,8 @@ class ReadContext:
 
     def layer(self, e: IndexedEntry, *, position: int, diff_id: str, media_type: str, where: str) -> ArchiveLayer:
         """A layer over entry `e`, whose uncompressed content is checked against `diff_id` (see `check_inflated`)."""
-        self.check_inflated(where, diff_id, e, "diff_id vs uncompressed layer", context=where)
+        if diff_id:  # unknown when the config is missing: nothing to check against
+            self.check_inflated(where, diff_id, e, "diff_id vs uncompressed layer", context=where)
         return ArchiveLayer(
             position=position,
             diff_id=diff_id,

@@ -30,16 +30,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def add_image_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--image", action="append", dest="images", metavar="NAME",
-                   help="this corpus image only: basic, features or large (repeatable; default: all three)")
+                   help="this corpus image only: basic, features, large, zstd, bundle or multiplatform (repeatable; "
+                        "default: the first three)")
 
 
 def image_names(asked: Sequence[str] | None) -> list[str]:
-    from harness.corpus import IMAGE_NAMES
+    from harness.corpus import IMAGE_NAMES, SINGLE_IMAGES
 
     unknown = sorted(set(asked or ()) - set(IMAGE_NAMES))
     if unknown:
         raise UsageError(f"no corpus image {', '.join(unknown)}", hint=f"corpus images: {', '.join(IMAGE_NAMES)}")
-    return list(asked or IMAGE_NAMES)
+    return list(asked or SINGLE_IMAGES)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from harness.settings import default_home
 
     if args.action == "ls":
-        for name, path in build_corpus(default_home(), image_names(None)).items():
+        for name, path in build_corpus(default_home()).items():
             print(f"{name:9} {corpus_tag(name):28} {path}")
         return 0
     load_corpus(args.engines, image_names(args.images))

@@ -2,7 +2,11 @@
 
 A and B are archive paths, or ``ENGINE_ID:IMAGE_REF`` (when no such file
 exists), saved from that engine into a temporary directory that is removed
-afterwards. Exit 0: equivalent after ignores; 1: differences; 2: error.
+afterwards.  The first line says whether A and B hold the same images (same
+image IDs, layer contents, platforms, artifacts, and tags where both name
+some) and then what differs in the packaging.  Exit 0: equivalent after
+ignores (with ``--semantic``: the same images, whatever the packaging);
+1: differences; 2: error.
 """
 
 from __future__ import annotations
@@ -44,6 +48,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--all", action="store_true", help="text output: list every finding, not the first ten per category",
     )
+    parser.add_argument(
+        "--semantic", action="store_true",
+        help="judge only whether the images are the same: exit 0 whatever the packaging (headers, order, "
+             "compression, layout) and build attestations say",
+    )
     parser.set_defaults(func=run)
 
 
@@ -61,4 +70,4 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(render_json(result))
     else:
         sys.stdout.write(render_text(result, limit=None if args.all else DEFAULT_LIMIT))
-    return 0 if result.equivalent else 1
+    return 0 if (result.same_image if args.semantic else result.equivalent) else 1

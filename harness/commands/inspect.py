@@ -1,8 +1,9 @@
 """`inspect A`: an image archive as a person wants to read it.
 
-Images, tags, manifests, layers (sizes, diff_ids, compression, file counts)
-and config; problems met while reading (digest mismatches) at the end.  File
-counts read every layer; ``--no-files`` skips that on large archives.
+Indexes and their platforms, images, attestations, artifacts, what was not
+followed and why, entries no manifest references, and problems met while
+reading (digest mismatches, missing blobs).  File counts read every layer;
+``--no-files`` skips that on large archives.
 """
 
 from __future__ import annotations

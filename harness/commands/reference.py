@@ -2,8 +2,10 @@
 
 The same image gives the same bytes whatever engine, registry or format it
 came through (layers stored uncompressed, fixed times, root ownership, fixed
-modes and order; see `harness.reference.writer`).  SOURCE is an archive path,
-or ``ENGINE_ID:IMAGE_REF`` saved from that engine first.
+modes and order; see `harness.reference.writer`).  Multi-platform indexes,
+attestations and artifacts are carried too; what cannot be carried (a blob
+the archive lacks, a media type nobody knows) is an error, never left out.
+SOURCE is an archive path, or ``ENGINE_ID:IMAGE_REF`` saved from that engine first.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.commands import local_archive
+from harness.image import ReferrerKind
+
+PREDICATE_TYPE = "in-toto.io/predicate-type"
 
 
 def register(subparsers: Any) -> None:
@@ -35,16 +40,21 @@ def run(args: argparse.Namespace) -> int:
     from harness.reference import write_reference
 
     with tempfile.TemporaryDirectory(prefix="imgharness-reference-") as tmp:
-        # Uncompressing, the writer inflates every layer and settles its check on the way; keeping compression,
-        # it never does, so the layers are checked while reading, before anything is written.
-        archive = read_archive(local_archive(args.source, Path(tmp)), source=args.source,
-                               defer_checks=not args.keep_compression)
+        # The writer verifies every blob as it copies it and inflates each compressed layer once (checking its
+        # diff_id on the way): reading need not hash the blobs it copies, nor check the layers first.  So the
+        # warnings below do not say whether a blob no manifest names, and the writer skips, is its digest.
+        archive = read_archive(local_archive(args.source, Path(tmp)), source=args.source, defer_checks=True,
+                               defer_hashing=True)
         write_reference(archive, args.output, layout=args.layout, keep_compression=args.keep_compression)
         problems = list(archive.problems)
     if not getattr(args, "quiet", False):  # after writing: a failure stays the one line of its error
-        for problem in problems:
+        for problem in problems:  # what the source got wrong and the reference does not repeat
             print(f"imgharness: warning: {problem.category} {problem.where}: "
                   f"expected {problem.a}, found {problem.b}", file=sys.stderr)
     for image in archive.images:
-        print(image.id, *image.repo_tags)
+        print(image.id, *image.repo_tags, *([f"({image.platform})"] if image.index else []))
+    for r in archive.referrers:
+        about = (", ".join(sorted({b.descriptor.annotations.get(PREDICATE_TYPE, b.descriptor.media_type)
+                                   for b in r.blobs})) if r.kind is ReferrerKind.ATTESTATION else r.artifact_type)
+        print(r.manifest.digest, *r.tags, f"({r.kind}: {about})")
     return 0

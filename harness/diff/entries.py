@@ -73,12 +73,20 @@ def compare_entries(a: Archive, b: Archive, ex: Explanation) -> list[Finding]:
     divergence = first_divergence(list(by_a), list(by_b))
     if divergence:
         findings.append(order_finding("archive", *divergence))
+    loose_a, loose_b = _unreferenced(a), _unreferenced(b)
     findings += [
-        Finding(Category.REMOVED, f"archive:{name}", describe(e.header, e.digest), None, "entry only in A")
+        Finding(Category.REMOVED, f"archive:{name}", describe(e.header, e.digest), None,
+                "entry only in A" + loose_a.get(name, ""))
         for name, e in by_a.items() if name not in by_b and name not in ex.owned_a
     ]
     findings += [
-        Finding(Category.ADDED, f"archive:{name}", None, describe(e.header, e.digest), "entry only in B")
+        Finding(Category.ADDED, f"archive:{name}", None, describe(e.header, e.digest),
+                "entry only in B" + loose_b.get(e.header.name, ""))
         for name, e in by_b.items() if name not in by_a and e.header.name not in ex.owned_b
     ]
     return findings
+
+
+def _unreferenced(archive: Archive) -> dict[str, str]:
+    """Notes for entries no manifest names: a person needs to know that no image is missing anything."""
+    return {u.name: f"; no manifest names it: {u.what}" for u in archive.unreferenced}

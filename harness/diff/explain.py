@@ -17,12 +17,13 @@ import json
 import posixpath
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from harness.diff.layers import LayerOutcome
-from harness.diff.matching import ImagePair, Unmatched
-from harness.image import Archive, EntryType, Image
+from harness.diff.matching import ImagePair, ReferrerPair, Unmatched, UnmatchedReferrer, claim_pairs
+from harness.image import Archive, EntryType, Image, Index
 
+ReferrerMatch = tuple[Sequence[ReferrerPair], Sequence[UnmatchedReferrer], Sequence[UnmatchedReferrer]]
 _HEX = re.compile(r"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])")
 NAME_ANNOTATIONS = frozenset({"org.opencontainers.image.ref.name", "io.containerd.image.name"})
 
@@ -97,6 +98,8 @@ class Explanation:
     owned_b: set[str] = field(default_factory=set)  # entries of images/layers only in B (already `added`)
     content_explained: set[str] = field(default_factory=set)  # A entries whose bytes follow from a finding
     names: set[str] = field(default_factory=set)  # tags whose difference is already reported
+    indexes: list[tuple[Index, Index]] = field(default_factory=list)  # paired nested indexes, compared by layout
+    indexes_only: tuple[list[tuple[int, Index]], list[tuple[int, Index]]] = ([], [])  # (position, index) per side
 
     def pair(self, a: str, b: str, explained: bool) -> None:
         self.roles.append(RolePair(a, b, explained or a == b))
@@ -134,10 +137,13 @@ class _Side:
 
     def entries(self, image: Image, layers: Iterable[int]) -> Iterator[str]:
         """Entries that hold the given layers, the config and the manifest of an image."""
-        yield image.config_entry
+        if image.config_entry:
+            yield image.config_entry
         if image.manifest and (m := _blob_entry(self.archive, image.manifest.digest)):
             yield m
         for i in layers:
+            if not image.layers[i].present:
+                continue
             name = image.layers[i].entry_name
             yield from self.places(name)
             for d in filter(None, [_dir(name), *self.link_dirs(name)]):
@@ -159,7 +165,12 @@ def _pair_layers(ex: Explanation, out: PairOutcome, sa: _Side, sb: _Side) -> Non
     for i, j in out.layers.pairs:
         la, lb = ia.layers[i], ib.layers[j]
         media = {"mediaType": la.media_type} if la.compression != lb.compression else {}
-        ex.map_digest(lb.digest, la.digest, size=la.size, **media)
+        if la.digest and lb.digest:
+            ex.map_digest(lb.digest, la.digest, size=la.size, **media)
+        if not (la.present and lb.present):  # the lack is that side's `missing` problem: the other side's
+            ex.owned_a.update(sa.places(la.entry_name) if la.present else ())  # blob is no entry of its own
+            ex.owned_b.update(sb.places(lb.entry_name) if lb.present else ())
+            continue
         if lb.diff_id != la.diff_id:
             ex.rewrite.hexes.setdefault(_hex(lb.diff_id), _hex(la.diff_id))
         chain = ia.diff_ids[: i + 1] != ib.diff_ids[: j + 1] or out.config_changed
@@ -175,7 +186,8 @@ def _pair_layers(ex: Explanation, out: PairOutcome, sa: _Side, sb: _Side) -> Non
 
 
 def explain(
-    a: Archive, b: Archive, outcomes: list[PairOutcome], only_a: list[Unmatched], only_b: list[Unmatched]
+    a: Archive, b: Archive, outcomes: list[PairOutcome], only_a: list[Unmatched], only_b: list[Unmatched],
+    referrers: ReferrerMatch = ((), (), ()),
 ) -> Explanation:
     """Everything the archive level must treat as a consequence of image-level findings."""
     ex = Explanation()
@@ -184,7 +196,10 @@ def explain(
         ia, ib = out.pair.a, out.pair.b
         ex.names |= set(ia.repo_tags) ^ set(ib.repo_tags)
         ex.map_digest(ib.config_digest, ia.config_digest, size=len(ia.raw_config))
-        ex.pair(ia.config_entry, ib.config_entry, out.config_changed)
+        if ia.config_entry and ib.config_entry:
+            ex.pair(ia.config_entry, ib.config_entry, out.config_changed)
+        elif ia.config_entry or ib.config_entry:  # one side lacks it: a `missing` problem, not an entry
+            (ex.owned_a if ia.config_entry else ex.owned_b).add(ia.config_entry or ib.config_entry)
         if ia.manifest and ib.manifest:
             media = _media_type(ia.raw_manifest)
             same = media == _media_type(ib.raw_manifest)
@@ -200,24 +215,49 @@ def explain(
         for um in side:
             ex.names.update(um.image.repo_tags)
             owned.update(lookups.entries(um.image, range(len(um.image.layers))))
+    _pair_referrers(ex, a, b, referrers)
     # a blob that a compared image also uses is shared, not owned
     ex.owned_a -= {r.a for r in ex.roles}
     ex.owned_b -= {r.b for r in ex.roles}
-    _pair_nested_indexes(a, b, outcomes, ex)
+    _pair_indexes(a, b, ex)
     return ex
 
 
-def _pair_nested_indexes(a: Archive, b: Archive, outcomes: list[PairOutcome], ex: Explanation) -> None:
-    """Indexes that index.json points to (multi-platform) are paired by position; they change with their manifests."""
-    def nested(archive: Archive) -> list[str]:
-        own = {im.manifest.digest for im in archive.images if im.manifest}
-        descriptors = (archive.index or {}).get("manifests") or []
-        return [d["digest"] for d in descriptors if isinstance(d.get("digest"), str) and d["digest"] not in own]
+def _pair_referrers(ex: Explanation, a: Archive, b: Archive, referrers: ReferrerMatch) -> None:
+    """Paired attestations and artifacts restate B's digests in A's terms; those on one side own their blobs."""
+    pairs, only_a, only_b = referrers
+    for pair in pairs:
+        ra, rb = pair.a, pair.b
+        ex.names |= set(ra.tags) ^ set(rb.tags)
+        for da, db in ((ra.manifest, rb.manifest), *((x.descriptor, y.descriptor) for x, y in
+                                                     zip((ra.config, *ra.blobs), (rb.config, *rb.blobs)))):
+            ex.map_digest(db.digest, da.digest, size=da.size)
+            ea, eb = _blob_entry(a, da.digest), _blob_entry(b, db.digest)
+            if ea and eb:
+                ex.pair(ea, eb, da.digest != db.digest)
+            elif ea or eb:  # one side lacks it: a `missing` problem, not an entry
+                (ex.owned_a if ea else ex.owned_b).add(ea or eb or "")
+    for archive, side, owned in ((a, only_a, ex.owned_a), (b, only_b, ex.owned_b)):
+        for um in side:
+            r = um.referrer
+            owned.update(e for d in (r.manifest, r.config.descriptor, *(x.descriptor for x in r.blobs))
+                         if (e := _blob_entry(archive, d.digest)))
+            ex.names.update(r.tags)
 
-    manifests_changed = any(out.manifest_changed for out in outcomes)
-    for da, db in zip(nested(a), nested(b)):
-        if manifests_changed:
-            ex.map_digest(db, da)
-        ea, eb = _blob_entry(a, da), _blob_entry(b, db)
-        if ea and eb:
-            ex.pair(ea, eb, manifests_changed)
+
+def _pair_indexes(a: Archive, b: Archive, ex: Explanation) -> None:
+    """Indexes pair by the names they carry, then by position; B's digest is restated as A's (what differs
+    inside them is compared by `harness.diff.layout`)."""
+    pairs, only_a, only_b = claim_pairs(a.indexes, b.indexes, [
+        lambda x, y: bool(x.tags) and x.tags == y.tags,
+        lambda x, y: x.descriptor.digest == y.descriptor.digest,
+        lambda x, y: True,
+    ])
+    for i, j in pairs:
+        ia, ib = a.indexes[i], b.indexes[j]
+        ex.indexes.append((ia, ib))
+        ex.map_digest(ib.descriptor.digest, ia.descriptor.digest, size=ia.descriptor.size)
+        ex.pair(ia.entry_name, ib.entry_name, True)
+    ex.indexes_only = ([(k, a.indexes[k]) for k in only_a], [(k, b.indexes[k]) for k in only_b])
+    for archive, side, owned in ((a, only_a, ex.owned_a), (b, only_b, ex.owned_b)):
+        owned.update(archive.indexes[k].entry_name for k in side)

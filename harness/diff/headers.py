@@ -6,7 +6,7 @@ without hiding anything else:
 
     mtime, PAX atime/ctime          → mtime
     uid, gid, uname, gname          → ownership
-    mode bits, entry type           → mode
+    mode bits, entry type, device   → mode
     other PAX records (xattrs …)    → xattr
     size, linkname, content digest  → content
 """
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.findings import Category, Finding
-from harness.image import TarHeader
+from harness.image import EntryType, TarHeader
 
 TIME_RECORDS = frozenset({"atime", "ctime", "mtime"})
 
@@ -43,6 +43,8 @@ def describe(header: TarHeader, digest: str | None) -> str:
     """What a person needs to recognise an entry that exists on one side only."""
     if digest:
         return f"{header.type} {header.size} bytes {digest}"
+    if (device := _device(header)) is not None:
+        return f"{header.type} {device}"
     return f"{header.type} → {header.linkname}" if header.linkname else str(header.type)
 
 
@@ -52,6 +54,12 @@ def _mtime(value: float) -> int | float:
 
 def _mode(value: int) -> str:
     return f"{value:04o}"
+
+
+def _device(header: TarHeader) -> str | None:
+    """``major,minor`` of a char or block device: /dev/null (1,3) turned into /dev/mem (1,1) is a change
+    of what the file is, like its type."""
+    return f"{header.devmajor},{header.devminor}" if header.type in (EntryType.CHAR, EntryType.BLOCK) else None
 
 
 def _pax(header: TarHeader, times: bool) -> dict[str, str]:
@@ -78,7 +86,8 @@ def header_changes(
             ("uid", a.uid, b.uid), ("gid", a.gid, b.gid),
             ("uname", a.uname, b.uname), ("gname", a.gname, b.gname),
         ]),
-        (Category.MODE, [("type", str(a.type), str(b.type)), ("mode", _mode(a.mode), _mode(b.mode))]),
+        (Category.MODE, [("type", str(a.type), str(b.type)), ("mode", _mode(a.mode), _mode(b.mode)),
+                         ("device", _device(a), _device(b))]),
         (Category.XATTR, _records(_pax(a, False), _pax(b, False))),
     ]
     if digests is not None:

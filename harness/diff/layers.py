@@ -4,7 +4,9 @@ Same diff_id, other stored digest: the layer was only recompressed, one
 `compression` finding and nothing else (unless both blobs are uncompressed:
 then one diff_id is false and the content differs). Other diff_id: the cause
 is inside the layer, so the files are compared (`harness.diff.layer_files`). A
-layer on one side only is `added` / `removed`.
+layer on one side only is `added` / `removed`.  A layer whose blob one side
+lacks is compared by digest alone (the lack is that side's `missing` problem);
+where a config is missing, layers are aligned by stored digest.
 """
 
 from __future__ import annotations
@@ -39,7 +41,9 @@ def _both_plain(la: Layer, lb: Layer) -> bool:
 
 def compare_layers(label: str, a: tuple[Layer, ...], b: tuple[Layer, ...]) -> tuple[list[Finding], LayerOutcome]:
     """Findings for the layers of one image pair, and how they were aligned."""
-    pairs, only_a, only_b = align_layers([x.diff_id for x in a], [y.diff_id for y in b])
+    known = all(x.diff_id for x in (*a, *b))  # diff_ids are unknown where a config is missing
+    key = (lambda x: x.diff_id) if known else (lambda x: x.digest)
+    pairs, only_a, only_b = align_layers([key(x) for x in a], [key(y) for y in b])
     findings: list[Finding] = []
     for i in only_a:
         findings.append(Finding(Category.REMOVED, f"{label}.layer[{i}]", a[i].diff_id, None, "layer only in A"))
@@ -50,6 +54,12 @@ def compare_layers(label: str, a: tuple[Layer, ...], b: tuple[Layer, ...]) -> tu
         la, lb = a[i], b[j]
         where = f"{label}.layer[{i}]"
         note = f"B's layer[{j}]" if i != j else ""
+        if not (la.present and lb.present):  # the missing blob is a problem of its side already
+            if la.digest != lb.digest and not (la.diff_id and la.diff_id == lb.diff_id):
+                findings.append(Finding(Category.CONTENT, where, _stored(la), _stored(lb),
+                                        "compared by digest: one side lacks the blob"))
+                changed = True
+            continue
         if la.diff_id == lb.diff_id and (la.digest == lb.digest or not _both_plain(la, lb)):
             if la.digest != lb.digest:
                 findings.append(Finding(Category.COMPRESSION, where, _stored(la), _stored(lb), note))

@@ -11,6 +11,7 @@ or `tags` where it only carries image names that no image finding covers.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
@@ -18,7 +19,7 @@ from harness.diff.explain import NAME_ANNOTATIONS, Explanation
 from harness.diff.jsondiff import JsonChange, json_changes, json_path
 from harness.diff.matching import claim_pairs, first_divergence
 from harness.findings import Category, Finding
-from harness.image import Archive
+from harness.image import Archive, Index
 
 
 def name_explained(value: Any, names: set[str]) -> bool:
@@ -67,10 +68,13 @@ class _ListKind:
     label: Callable[[Item], str]
 
 
-INDEX = _ListKind(
-    "archive:index.json:$.manifests", (_same, lambda x, y: x.get("digest") == y.get("digest")),
-    NAME_ANNOTATIONS, _index_names, lambda d: (_index_names(d) or [str(d.get("digest"))])[0],
-)
+def _index_kind(where: str) -> _ListKind:
+    return _ListKind(
+        where, (_same, lambda x, y: x.get("digest") == y.get("digest")),
+        NAME_ANNOTATIONS, _index_names, lambda d: (_index_names(d) or [str(d.get("digest"))])[0],
+    )
+
+
 MANIFEST_JSON = _ListKind(
     "archive:manifest.json:$", (_same, lambda x, y: x.get("Config") == y.get("Config")),
     frozenset({"RepoTags"}), _tags, lambda m: (_tags(m) or [str(m.get("Config"))])[0],
@@ -110,21 +114,40 @@ def _compare_lists(kind: _ListKind, a: Sequence[Item], b: Sequence[Item], names:
 def _index(a: Archive, b: Archive, ex: Explanation) -> list[Finding]:
     if a.index is None or b.index is None:
         return []  # an index.json on one side only is an added/removed entry
+    return _index_document("archive:index.json", a.index, b.index, ex)
 
+
+def _index_document(where: str, a: Item, b: Item, ex: Explanation) -> list[Finding]:
+    """An index's own fields, then its descriptors (those of manifests on one side only already reported)."""
     def kept(index: Item, owned: set[str]) -> list[Item]:
         def blob(d: Item) -> str:
             return "blobs/" + str(d.get("digest")).replace(":", "/", 1)
 
         return [d for d in index.get("manifests") or [] if blob(d) not in owned]
 
-    ib = ex.rewrite.json(dict(b.index))
+    ib = ex.rewrite.json(dict(b))
     findings = [
-        f for c in json_changes({k: v for k, v in a.index.items() if k != "manifests"},
+        f for c in json_changes({k: v for k, v in a.items() if k != "manifests"},
                                 {k: v for k, v in ib.items() if k != "manifests"})
-        if (f := _finding("archive:index.json:$", c, ex.names, tag_keys=NAME_ANNOTATIONS))
+        if (f := _finding(f"{where}:$", c, ex.names, tag_keys=NAME_ANNOTATIONS))
     ]
-    ma, mb = kept(a.index, ex.owned_a), ex.rewrite.json(kept(b.index, ex.owned_b))
-    return findings + _compare_lists(INDEX, ma, mb, ex.names)
+    ma, mb = kept(a, ex.owned_a), ex.rewrite.json(kept(b, ex.owned_b))
+    return findings + _compare_lists(_index_kind(f"{where}:$.manifests"), ma, mb, ex.names)
+
+
+def compare_indexes(ex: Explanation) -> list[Finding]:
+    """The indexes an index.json reaches (multi-platform images), pair by pair, whatever the formats;
+    an index on one side only is one finding."""
+    def identity(ix: Index) -> dict[str, Any]:
+        return {"digest": ix.descriptor.digest, "tags": list(ix.tags), "manifests": len(ix.manifests)}
+
+    only_a, only_b = ex.indexes_only
+    findings = [Finding(Category.REMOVED, f"index[{k}]", identity(ix), None, "index only in A") for k, ix in only_a]
+    findings += [Finding(Category.ADDED, f"index[{k}]", None, identity(ix), "index only in B") for k, ix in only_b]
+    for ia, ib in ex.indexes:
+        if ia.raw != ib.raw:  # both were read as JSON objects
+            findings += _index_document(f"archive:{ia.entry_name}", json.loads(ia.raw), json.loads(ib.raw), ex)
+    return findings
 
 
 def _manifest_json(a: Archive, b: Archive, ex: Explanation) -> list[Finding]:

@@ -12,6 +12,7 @@ and only independent changes (annotations, schema, media types) remain.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any, Mapping
 
@@ -26,6 +27,11 @@ SAME_JSON = "same JSON, other bytes (whitespace, key order or escaping)"
 
 def compare_config(label: str, a: Image, b: Image) -> list[Finding]:
     """`config` findings for one image pair."""
+    if a.config_missing or b.config_missing:  # the lack is that side's `missing` problem
+        if a.config_digest == b.config_digest:
+            return []
+        return [Finding(Category.CONFIG, f"{label}.config", a.config_digest, b.config_digest,
+                        "compared by digest: one side lacks the config")]
     explained = a.diff_ids != b.diff_ids
     if explained and _without_diff_ids(a.config) == _without_diff_ids(b.config):
         return []  # the layer findings say it all, without deepdiff (most of a second to import)
@@ -70,16 +76,27 @@ def compare_manifest(
         if same_format and (a.raw_manifest, b.raw_manifest) != (None, None):
             return [Finding(Category.MANIFEST, where, _digest(a), _digest(b), "manifest on one side only")]
         return []
-    if a.raw_manifest == b.raw_manifest:
+    return compare_raw_manifest(where, a.raw_manifest, b.raw_manifest, rewrite,
+                                drop_a=layers.only_a, drop_b=layers.only_b)
+
+
+def compare_raw_manifest(where: str, a: bytes, b: bytes, rewrite: Rewriter, *,
+                         drop_a: tuple[int, ...] = (), drop_b: tuple[int, ...] = ()) -> list[Finding]:
+    """Two manifests as JSON, B restated in A's terms (`Rewriter`), without the layers `drop_*` names."""
+    if a == b:
         return []
-    ja, jb = _parse(a.raw_manifest), _parse(b.raw_manifest)
+    ja, jb = _parse(a), _parse(b)
     if ja is None or jb is None:
-        return [Finding(Category.MANIFEST, where, _digest(a), _digest(b), "manifest is not JSON")]
-    changes = json_changes(_without_layers(ja, layers.only_a), rewrite.json(_without_layers(jb, layers.only_b)))
+        return [Finding(Category.MANIFEST, where, _sha(a), _sha(b), "manifest is not JSON")]
+    changes = json_changes(_without_layers(ja, drop_a), rewrite.json(_without_layers(jb, drop_b)))
     findings = [Finding(Category.MANIFEST, f"{where}:{c.path}", c.a, c.b) for c in changes]
     if same_json(ja, jb):
-        findings.append(Finding(Category.MANIFEST, where, _digest(a), _digest(b), SAME_JSON))
+        findings.append(Finding(Category.MANIFEST, where, _sha(a), _sha(b), SAME_JSON))
     return findings
+
+
+def _sha(raw: bytes) -> str:
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
 def _digest(image: Image) -> str | None:

@@ -77,7 +77,7 @@ def load_inventory(path: str | os.PathLike[str], *, env: Mapping[str, str] | Non
         raise UsageError(f"{path}: cannot read the inventory: {e.strerror}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise UsageError(f"{path}: not valid TOML: {e}") from None
-    extra = sorted(set(data) - {"engines"})
+    extra = sorted(set(data) - {"engines", "images"})  # images: the user's own (`harness.subjects`)
     if extra:
         raise UsageError(f"{path}: unknown top-level key {extra[0]!r}; engines go in [engines.NAME] tables")
     engines = data.get("engines")

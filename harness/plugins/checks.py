@@ -19,6 +19,8 @@ CHECKS: dict[str, str] = {
                    "is missing",
     "delta": "saving the same version twice keeps the archive digest; update cost at layer vs file granularity",
     "concurrent-clients": "listing, inspecting and saving keep working while another client removes its own images",
+    "multi-platform": "a multi-platform image keeps the engine's own platform through pull, save and load; the "
+                      "platforms, index, attestations and RepoDigests it keeps are recorded",
     "platform": "an image keeps its platform through load, inspect, save and pull, also on an engine of another "
                 "platform (kept, refused or converted)",
 }

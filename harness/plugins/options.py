@@ -41,7 +41,13 @@ ENGINES_FILE = Option("--engines-file", {"metavar": "TOML", "help": "inventory o
 FARM_ENGINE = Option("--farm-engine", {"action": "append", "default": [], "metavar": "ID",
                                        "help": "only these farm engines (default: all six)"})
 IMAGE = Option("--image", {"action": "append", "default": [], "metavar": "NAME",
-                           "help": "only these corpus images (repeatable; default: all)"})
+                           "help": "only these images, corpus or the user's (repeatable; default: all)"})
+IMAGE_ARCHIVE = Option("--image-archive", {"action": "append", "default": [], "metavar": "[NAME=]PATH",
+                                           "help": "measure this image archive too (docker or OCI, single- or "
+                                                   "multi-platform; repeatable); never modified"})
+IMAGE_REF = Option("--image-ref", {"action": "append", "default": [], "metavar": "[NAME=]REF",
+                                   "help": "measure this registry image too, fetched once with your docker "
+                                           "credentials (repeatable)"})
 REPEAT = Option("--repeat", {"type": int, "default": 3, "help": "how many times to repeat saves (default 3)"})
 REPORT_DIR = Option("--report-dir", {"type": Path, "help": "write report.json here"})
 RUN_ID = Option("--run-id", {"help": "the run's id in report.json (default: a new one)"})

@@ -63,6 +63,8 @@ class ResultCollector:
             res["outcome"] = "error" if data.get("error") else _outcome(report, res["outcome"])
             if data.get("error"):
                 res["message"] = data["error"][:500]
+            if report.failed and data.get("refused"):  # an engine refused the image: measured, not an error
+                res["outcome"], res["message"] = "fail", data["refused"][:500]
         res["duration_s"] = round(res["duration_s"] + report.duration, 3)
         if data["image"]:  # a test may name its image during the call, after the setup report
             res["image"] = data["image"]

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any, Iterator, Mapping, Sequence, Union
 
 from harness.errors import UsageError
-from harness.image import Archive, ArchiveFormat, Compression, FileEntry, Image, Opener
+from harness.image import Archive, ArchiveFormat, Compression, FileEntry, Image, Opener, Platform
 from harness.reference.layertar import LayerWriter, directory_writer, measure, produce
 from harness.reference.writer import Layout, canonical_json, resolve_epoch, write_reference
 from harness.tar.hashing import sha256_digest
@@ -72,6 +72,10 @@ class BuiltLayer:
         opener: Opener = self.uncompressed
         return iter_layer_files(opener, f"built layer {self.position}")
 
+    @property
+    def present(self) -> bool:
+        return True
+
 
 def _writer(source: LayerSource) -> LayerWriter:
     if callable(source):
@@ -115,21 +119,32 @@ def build_from_layers(layers: Sequence[LayerSource], out: str | os.PathLike[str]
                       layout: Layout = "docker", architecture: str | None = None,
                       variant: str | None = None) -> str:
     """Write an image of one layer per source to `out`; returns its image ID (``sha256:…``)."""
-    if not layers:
-        raise UsageError("an image needs at least one layer")
     when = resolve_epoch(epoch)
-    built = []
-    for i, source in enumerate(layers):
-        writer = _writer(source)
-        diff_id, size = measure(writer, when)
-        built.append(BuiltLayer(i, diff_id, size, writer, when))
-    raw = make_config([la.diff_id for la in built], epoch=when, labels=labels, env=env, entrypoint=entrypoint,
-                      cmd=cmd, user=user, workdir=workdir, architecture=architecture, variant=variant)
-    image = Image(config_digest=sha256_digest(raw), raw_config=raw, config=json.loads(raw),
-                  repo_tags=(tag,) if tag else (), layers=tuple(built))
+    image = built_image(layers, tags=(tag,) if tag else (), labels=labels, env=env, entrypoint=entrypoint, cmd=cmd,
+                        user=user, workdir=workdir, epoch=when, architecture=architecture, variant=variant)
     write_reference(Archive(source="build", format=ArchiveFormat.DOCKER_OCI, entries=(), images=(image,)),
                     out, layout=layout, epoch=when)
     return image.config_digest
+
+
+def built_image(layers: Sequence[LayerSource], *, tags: Sequence[str] = (), labels: Mapping[str, str] | None = None,
+                env: Sequence[str] | None = None, entrypoint: Sequence[str] | None = None,
+                cmd: Sequence[str] | None = None, user: str | None = None, workdir: str | None = None,
+                epoch: int = 0, architecture: str | None = None, variant: str | None = None) -> Image:
+    """The model of an image of one layer per source, its layers generated when read: archives of several
+    images (bundles, multi-platform indexes) are composed of these and written once."""
+    if not layers:
+        raise UsageError("an image needs at least one layer")
+    built = []
+    for i, source in enumerate(layers):
+        writer = _writer(source)
+        diff_id, size = measure(writer, epoch)
+        built.append(BuiltLayer(i, diff_id, size, writer, epoch))
+    raw = make_config([la.diff_id for la in built], epoch=epoch, labels=labels, env=env, entrypoint=entrypoint,
+                      cmd=cmd, user=user, workdir=workdir, architecture=architecture, variant=variant)
+    config = json.loads(raw)
+    return Image(config_digest=sha256_digest(raw), raw_config=raw, config=config, repo_tags=tuple(tags),
+                 layers=tuple(built), platform=Platform.of(config))
 
 
 def build_image(rootfs_layers: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str], *,

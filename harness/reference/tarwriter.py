@@ -5,7 +5,9 @@ records; here every header carries only name, mode, size, mtime, type and
 link, with uid/gid 0 and empty user/group names.  A member whose size is not
 known in advance (a layer being inflated) gets a placeholder header that is
 rewritten once its data has been streamed and counted; the output must
-therefore be a regular, seekable file.
+therefore be a regular, seekable file.  A member whose bytes are a range of
+another file is copied by the kernel (`rangecopy`), or reserved for its
+caller to write at its place.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import IO, BinaryIO
 
 from harness.tar.blocks import BLOCK
 from harness.tar.streams import CHUNK, readinto
+from harness.reference.rangecopy import copy_range
 
 _OCTAL_LIMIT = 8 ** 11  # the largest value an 11-digit octal field holds, plus one
 
@@ -115,6 +118,24 @@ class CanonicalTar:
             self._f.seek(end)
         self._pad(total)
         return "sha256:" + h.hexdigest(), total
+
+    def copy(self, name: str, src: int, offset: int, size: int) -> None:
+        """Member `name` holding `size` bytes of file descriptor `src` from `offset`, copied by the kernel."""
+        self._f.write(ustar_header(name, typeflag=REGTYPE, mode=0o644, size=size, mtime=self._epoch))
+        self._f.flush()
+        start = self._f.tell()
+        copy_range(src, offset, size, self._f.fileno(), start)
+        self._f.seek(start + size)
+        self._pad(size)
+
+    def reserve(self, name: str, size: int) -> tuple[int, int]:
+        """Member `name` of `size` bytes that the caller writes itself: returns the output's file descriptor
+        and where the bytes go (the region is a hole until written)."""
+        self._f.write(ustar_header(name, typeflag=REGTYPE, mode=0o644, size=size, mtime=self._epoch))
+        start = self._f.tell()
+        self._f.seek(start + size)
+        self._pad(size)
+        return self._f.fileno(), start
 
     def close(self) -> None:
         """End of archive: two zero blocks, no further record padding (as Go writes it)."""

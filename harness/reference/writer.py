@@ -1,5 +1,10 @@
 """The canonical reference archive: one byte sequence per image, whatever engine it came through.
 
+An archive of images alone is written in version 1; one that holds an image
+index (multi-platform images), an attestation or an artifact, in version 2.
+What the form cannot carry is refused with one line (`CannotCarry`), never
+left out.
+
 Canonical form, version 1 (the README quotes this docstring)
 -------------------------------------------------------------
 
@@ -57,38 +62,103 @@ Layouts
   a layer already written under another v1 ID is a symlink
   ``../<first-id>/layer.tar``; ``manifest.json`` (``Config``, ``Layers``,
   ``RepoTags``) and ``repositories`` (``{"repo": {"tag": "<top v1 id>"}}``).
+
+Canonical form, version 2 (the README quotes this docstring)
+-------------------------------------------------------------
+
+For archives that hold an image index, an attestation or an artifact (any
+manifest whose config is not an image config: Helm charts, signatures,
+SBOMs).  Container, headers, layers, configs, generated JSON and the
+``docker`` and ``oci`` layouts are as in version 1; ``legacy`` cannot hold
+version 2.
+
+Objects
+  index.json names objects: images, indexes, attestations and artifacts.  An
+  index names platform images, nested indexes, attestations (BuildKit's, each
+  linked to the image it attests by the descriptor annotation
+  ``vnd.docker.reference.digest``) and artifacts.  All of them are written,
+  with every blob they name.
+
+Entry order
+  1. the directories ``blobs``, ``blobs/sha256``;
+  2. per object that index.json names: images and indexes first, then
+     attestations and artifacts; within each, by first tag ("" when untagged),
+     then images before indexes, then identity (image ID; for an index, what
+     its children are).  An image is written as in version 1 (config, layers,
+     manifest); an index as its children, then the index blob; an attestation
+     or artifact as its config, its blobs in order, then its manifest.
+     Everything an object names comes before it; a blob appears once, at its
+     first use;
+  3. ``index.json``, ``manifest.json`` (``docker``), ``oci-layout``.
+  An index's children are ordered by what they are, never by how the source
+  encoded them: images by platform (``os/arch/variant``), then image ID;
+  nested indexes by what they hold; attestations after images, by the
+  platform and ID of the image they attest; artifacts by type; then by the
+  digests of their config and blobs, the rest of the descriptor (platform,
+  annotations) and the source digest.
+
+Content
+  Uncompressed (the default), image manifests are generated as in version 1,
+  keeping the source manifest's ``annotations`` (and an OCI ``subject``,
+  restated); layer descriptors carry no annotations (``containerd.io/
+  uncompressed`` and eStargz digests describe the stored blob).  Every index
+  is generated again: its fields and annotations as the source has them,
+  ``mediaType`` the OCI index (a Docker manifest list becomes one), its
+  descriptors in the order above, each restated: ``mediaType``, ``digest``
+  and ``size`` of what it names as written (a ``data`` field goes with them),
+  and an attestation's ``vnd.docker.reference.digest`` naming the attested
+  image's new manifest; platform, annotations, ``artifactType`` and every
+  other field kept.  Attestation and artifact manifests and all their blobs
+  are kept byte for byte (in-toto statements and signatures are signed
+  content: never rewritten); one whose OCI ``subject`` names a manifest that
+  changed is generated again with the subject restated.  In-toto statements
+  and signatures keep naming the source's manifest digests: only
+  ``keep_compression`` keeps those true.
+  With ``keep_compression``, every manifest and index is kept as read, byte
+  for byte, and every blob as stored: all digests are preserved.
+
+Tags
+  index.json has one descriptor per tag of each object it names, annotated as
+  in version 1; a tag that names no repository (an OCI ref name such as
+  ``1.0.0``, as Helm and ORAS write them) stays as it is, annotated
+  ``org.opencontainers.image.ref.name`` alone.  An index's tags name the
+  index; its platform images are untagged.  ``manifest.json`` (``docker``)
+  lists every image written: those index.json names with their RepoTags, as
+  in version 1, and an index's platform images without RepoTags, since
+  manifest.json cannot say "one name, several platforms" (Docker <= 24 and
+  graph-driver engines load them all, untagged); attestations and artifacts
+  are not listed.  Tags without a repository have no place in manifest.json.
+
+Refused, in either version (`harness.reference.carry`)
+  A descriptor the reader did not follow (a media type it does not know; a
+  manifest an index names that the archive does not carry: a partial save), a
+  blob the archive names but lacks, a blob whose bytes are not the digest it
+  is written under, a source file that changes while it is copied, and
+  version 2 in the ``legacy`` layout.  The output is removed and nothing is
+  left at `out`.  Metadata the source got wrong that the form regenerates
+  (index.json, manifest.json, sizes in generated descriptors) stays the
+  reader's problem, not the reference's.  Entries that no manifest, index or
+  metadata file names (a graph-driver save's legacy layer JSON) are not part
+  of any image, and are not written.
 """
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
-from harness.archive.refnames import parse_tagged
-from harness.errors import DigestMismatch, HarnessError, UsageError
-from harness.image import Archive, Compression, Image, Layer
-from harness.reference.legacy import legacy_layers
+from harness.errors import HarnessError, UsageError
+from harness.image import Archive
+from harness.reference.blobs import BlobWriter
+from harness.reference.carry import check_carriable, check_missing
+from harness.reference.layout import LayoutWriter, canonical_json
+from harness.reference.legacylayout import write_legacy
 from harness.reference.tarwriter import CanonicalTar
-from harness.tar.hashing import sha256_digest
 
 Layout = Literal["docker", "oci", "legacy"]
 LAYOUTS: tuple[Layout, ...] = ("docker", "oci", "legacy")
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-OCI_LAYER = {
-    Compression.NONE: "application/vnd.oci.image.layer.v1.tar",
-    Compression.GZIP: "application/vnd.oci.image.layer.v1.tar+gzip",
-    Compression.ZSTD: "application/vnd.oci.image.layer.v1.tar+zstd",
-}
-OCI_LAYOUT_FILE = b'{"imageLayoutVersion":"1.0.0"}'
-
-
-def canonical_json(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":")).encode("ascii")
+__all__ = ["LAYOUTS", "Layout", "canonical_json", "resolve_epoch", "write_reference"]
 
 
 def resolve_epoch(epoch: int | None) -> int:
@@ -104,37 +174,22 @@ def resolve_epoch(epoch: int | None) -> int:
         raise UsageError(f"SOURCE_DATE_EPOCH={value!r} is not a number of seconds") from None
 
 
-def blob_path(digest: str) -> str:
-    return "blobs/sha256/" + digest.split(":", 1)[1]
-
-
-@dataclass
-class _Planned:
-    """One image to write: the source image, its canonical tags, and what writing it produced."""
-
-    image: Image
-    tags: list[str]
-    layer_paths: list[str] = field(default_factory=list)
-    layer_descs: list[dict[str, Any]] = field(default_factory=list)
-    manifest: bytes = b""
-    manifest_type: str = OCI_MANIFEST
-
-
 def write_reference(archive: Archive, out: str | os.PathLike[str], *, layout: Layout = "docker",
                     keep_compression: bool = False, epoch: int | None = None) -> None:
-    """Write the canonical archive of `archive`'s images to `out` (see the module docstring).
+    """Write the canonical archive of everything `archive` holds to `out` (see the module docstring).
 
-    Writes to ``out + ".partial"`` (created anew: an existing file of that
-    name is never overwritten) and renames at the end; on any error (a layer
-    whose content does not hash to its diff_id raises `DigestMismatch`, a file
-    that cannot be written `HarnessError`) the partial file is removed and
-    nothing is left at `out`.
+    What the form cannot carry raises `CannotCarry` before anything is
+    written.  Writes to ``out + ".partial"`` (created anew: an existing file
+    of that name is never overwritten) and renames at the end; on any error
+    (a blob whose bytes do not hash to the digest it is written under raises
+    `DigestMismatch`, a file that cannot be written `HarnessError`) the
+    partial file is removed and nothing is left at `out`.
     """
     if layout not in LAYOUTS:
         raise UsageError(f"unknown layout {layout!r} (choose from {', '.join(LAYOUTS)})")
     if keep_compression and layout == "legacy":
         raise UsageError("--keep-compression needs an OCI layout: the legacy layout stores layer.tar uncompressed")
-    plan = _plan(archive, keep_compression)
+    check_carriable(archive, layout)
     out = os.fspath(out)
     partial = out + ".partial"
     created = False
@@ -142,10 +197,14 @@ def write_reference(archive: Archive, out: str | os.PathLike[str], *, layout: La
         with open(partial, "xb") as f:
             created = True
             tar = CanonicalTar(f, resolve_epoch(epoch))
-            if layout == "legacy":
-                _write_legacy(tar, plan)
-            else:
-                _write_oci(tar, plan, keep_compression=keep_compression, with_manifest_json=layout == "docker")
+            with BlobWriter(tar) as blobs:
+                if layout == "legacy":
+                    write_legacy(tar, blobs, archive)
+                else:
+                    LayoutWriter(tar, blobs, archive, keep_compression=keep_compression).write(
+                        with_manifest_json=layout == "docker")
+                blobs.finish()
+            check_missing(archive.problems)  # settling the readers' deferred checks: the writing did most
             tar.close()
         os.replace(partial, out)
     except BaseException as e:
@@ -154,133 +213,3 @@ def write_reference(archive: Archive, out: str | os.PathLike[str], *, layout: La
         if isinstance(e, OSError):
             raise HarnessError(f"cannot write {e.filename2 or e.filename or out}: {e.strerror or e}") from e
         raise
-
-
-def _plan(archive: Archive, keep_compression: bool) -> list[_Planned]:
-    """Images in canonical order, merged when they are the same image (same config, and same blobs if kept)."""
-    merged: dict[tuple[str, ...], _Planned] = {}
-    for im in archive.images:
-        key = (im.config_digest, *(la.digest for la in im.layers)) if keep_compression else (im.config_digest,)
-        tags = [p.familiar for p in map(parse_tagged, im.repo_tags) if p is not None]
-        if key in merged:
-            merged[key].tags.extend(tags)
-        else:
-            merged[key] = _Planned(im, tags)
-    for p in merged.values():
-        p.tags = sorted(set(p.tags))
-    return sorted(merged.values(), key=lambda p: (p.tags[0] if p.tags else "", p.image.config_digest))
-
-
-def _copy_layer(tar: CanonicalTar, name: str, layer: Layer, *, keep_compression: bool) -> tuple[str, int]:
-    """Write one layer blob (as stored, or uncompressed) and check it against the digest that names it."""
-    known = layer.size if keep_compression or layer.compression is Compression.NONE else None
-    expected, what = ((layer.digest, f"layer {layer.position} blob") if keep_compression
-                      else (layer.diff_id, f"layer {layer.position} (uncompressed)"))
-    with layer.compressed() if keep_compression else layer.uncompressed() as src:
-        digest, size = tar.stream(name, src, known)
-    if digest != expected:
-        raise DigestMismatch(what, expected, digest)
-    if known is not None and size != known:
-        raise DigestMismatch(what, f"{known} bytes", f"{size} bytes")
-    return digest, size
-
-
-def _write_oci(tar: CanonicalTar, plan: list[_Planned], *, keep_compression: bool, with_manifest_json: bool) -> None:
-    tar.directory("blobs")
-    tar.directory("blobs/sha256")
-    written: set[str] = set()
-
-    def blob(digest: str, data: bytes) -> None:
-        if digest not in written:
-            written.add(digest)
-            tar.file(blob_path(digest), data)
-
-    for p in plan:
-        im = p.image
-        blob(im.config_digest, im.raw_config)
-        for la in im.layers:
-            digest = la.digest if keep_compression else la.diff_id
-            if digest not in written:
-                written.add(digest)
-                _, size = _copy_layer(tar, blob_path(digest), la, keep_compression=keep_compression)
-            else:
-                size = la.size if keep_compression else _written_size(plan, digest)
-            media_type = OCI_LAYER[la.compression if keep_compression else Compression.NONE]
-            p.layer_descs.append({"mediaType": media_type, "digest": digest, "size": size})
-            p.layer_paths.append(blob_path(digest))
-        if keep_compression and im.raw_manifest is not None and im.manifest is not None:
-            p.manifest, p.manifest_type = im.raw_manifest, im.manifest.media_type or OCI_MANIFEST
-        else:
-            p.manifest = canonical_json({
-                "schemaVersion": 2,
-                "mediaType": OCI_MANIFEST,
-                "config": {"mediaType": OCI_CONFIG, "digest": im.config_digest, "size": len(im.raw_config)},
-                "layers": p.layer_descs,
-            })
-        blob(sha256_digest(p.manifest), p.manifest)
-
-    tar.file("index.json", canonical_json({"schemaVersion": 2, "mediaType": OCI_INDEX,
-                                           "manifests": [d for p in plan for d in _index_descriptors(p)]}))
-    if with_manifest_json:
-        tar.file("manifest.json", canonical_json([
-            {"Config": blob_path(p.image.config_digest), "RepoTags": _full_names(p.tags), "Layers": p.layer_paths}
-            for p in plan]))
-    tar.file("oci-layout", OCI_LAYOUT_FILE)
-
-
-def _written_size(plan: list[_Planned], digest: str) -> int:
-    """Size of an uncompressed layer blob written earlier in this archive."""
-    return next(d["size"] for p in plan for d in p.layer_descs if d["digest"] == digest)
-
-
-def _full_names(tags: list[str]) -> list[str]:
-    return [parsed.full for parsed in map(parse_tagged, tags) if parsed is not None]
-
-
-def _index_descriptors(p: _Planned) -> list[dict[str, Any]]:
-    base = {"mediaType": p.manifest_type, "digest": sha256_digest(p.manifest), "size": len(p.manifest)}
-    if not p.tags:
-        return [base]
-    out = []
-    for tag in p.tags:
-        parsed = parse_tagged(tag)
-        assert parsed is not None  # tags were filtered through parse_tagged
-        out.append({**base, "annotations": {"io.containerd.image.name": parsed.full,
-                                            "org.opencontainers.image.ref.name": parsed.tag}})
-    return out
-
-
-def _write_legacy(tar: CanonicalTar, plan: list[_Planned]) -> None:
-    if any(not p.image.layers for p in plan):
-        raise UsageError("the legacy layout cannot hold an image without layers (Docker <= 24 refuses it too)")
-    per_image = [legacy_layers(p.image.config, [la.diff_id for la in p.image.layers]) for p in plan]
-    for v1 in sorted({la.v1_id for layers in per_image for la in layers}):
-        tar.directory(v1)
-    done: set[str] = set()
-    first_dir: dict[str, str] = {}  # diff_id → v1 id whose layer.tar holds it
-    repositories: dict[str, dict[str, str]] = {}
-    manifest = []
-    for p, layers in zip(plan, per_image):
-        hex_id = p.image.config_digest.split(":", 1)[1]
-        tar.file(f"{hex_id}.json", p.image.raw_config)
-        for la, src in zip(layers, p.image.layers):
-            if la.v1_id in done:
-                continue
-            done.add(la.v1_id)
-            tar.file(f"{la.v1_id}/VERSION", b"1.0")
-            tar.file(f"{la.v1_id}/json", la.json)
-            if la.diff_id in first_dir:
-                tar.symlink(f"{la.v1_id}/layer.tar", f"../{first_dir[la.diff_id]}/layer.tar")
-            else:
-                first_dir[la.diff_id] = la.v1_id
-                _copy_layer(tar, f"{la.v1_id}/layer.tar", src, keep_compression=False)
-        for tag in p.tags:
-            parsed = parse_tagged(tag)
-            assert parsed is not None
-            repositories.setdefault(parsed.familiar_repo, {})[parsed.tag] = layers[-1].v1_id
-        manifest.append({"Config": f"{hex_id}.json", "RepoTags": _full_names(p.tags),
-                         "Layers": [f"{la.v1_id}/layer.tar" for la in layers]})
-    tar.file("manifest.json", canonical_json(manifest))
-    if repositories:
-        tar.file("repositories", canonical_json(repositories))
-

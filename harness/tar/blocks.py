@@ -31,6 +31,7 @@ _EXTENSIONS = frozenset(b"xLK")  # type flags of headers that describe the membe
 _DATA_TYPES = frozenset(b"0\x007")  # regular files: content follows
 _NO_DATA_TYPES = frozenset(b"123456")
 _KNOWN_TYPES = _EXTENSIONS | _DATA_TYPES | _NO_DATA_TYPES
+DEVICES = frozenset({EntryType.CHAR, EntryType.BLOCK})
 _BLOCK_TYPES = {
     ord("0"): EntryType.FILE, 0: EntryType.FILE, ord("7"): EntryType.FILE, ord("1"): EntryType.HARDLINK,
     ord("2"): EntryType.SYMLINK, ord("3"): EntryType.CHAR, ord("4"): EntryType.BLOCK, ord("5"): EntryType.DIR,
@@ -108,8 +109,9 @@ class RawMember(NamedTuple):
         if kind is EntryType.FILE and block[156] == 0 and block[:100].split(b"\0", 1)[0].endswith(b"/"):
             kind = EntryType.DIR  # a V7 directory: a regular file whose name ends in a slash
         mode, uid, gid, mtime, uname, gname = _owner_fields(block[100:124] + block[136:148] + block[265:329])
+        major, minor = (_number(block[329:337]), _number(block[337:345])) if kind in DEVICES else (0, 0)
         return TarHeader(name=self.name, type=kind, mode=mode, uid=uid, gid=gid, uname=uname, gname=gname,
-                         mtime=mtime, size=self.size, linkname=_text(block[157:257]))
+                         mtime=mtime, size=self.size, linkname=_text(block[157:257]), devmajor=major, devminor=minor)
 
     @property
     def name(self) -> str:

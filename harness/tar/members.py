@@ -72,6 +72,8 @@ def tar_header(ti: tarfile.TarInfo) -> TarHeader:
         size=ti.size if has_data(ti) else 0,
         linkname=ti.linkname,
         pax=tuple(sorted((k, v) for k, v in ti.pax_headers.items() if k not in _FOLDED)),
+        devmajor=ti.devmajor if ti.ischr() or ti.isblk() else 0,
+        devminor=ti.devminor if ti.ischr() or ti.isblk() else 0,
     )
 
 
