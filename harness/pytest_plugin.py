@@ -170,13 +170,18 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     return EngineScheduling(config, log, [s.id for s in config.stash[config_key].slots])
 
 
+busy_key = pytest.StashKey[dict[str, float]]()
+
+
 @pytest.fixture
 def engine(request: pytest.FixtureRequest, engine_session: EngineSession) -> Engine:
     slot: EngineSlot = request.param
     try:
-        return engine_session.engine(slot)
+        engine = engine_session.engine(slot)
     except HarnessError as e:
         pytest.fail(f"engine {slot.id} unavailable: {e}", pytrace=False)
+    request.node.stash[busy_key] = dict(engine.busy)  # what this test makes the engine do starts here
+    return engine
 
 
 @pytest.fixture
@@ -313,10 +318,21 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         "engine_info": _engine_info(resolved) if isinstance(resolved, Engine) else None,
         "image": image,
         "findings": [f.to_json() for f in rec.findings],
-        "metrics": dict(rec.metrics),
+        "metrics": {**rec.metrics, **_engine_seconds(item, resolved, report.when)},
         "tools": [t.to_json() for t in rec.tools],
     }))
     return report
+
+
+def _engine_seconds(item: pytest.Item, engine: Any, when: str) -> dict[str, Any]:
+    """``engine_s``: seconds the test waited on the engine's saves, loads, pushes and pulls (its setup's
+    load included), beside which the rest of its time is the harness's own work."""
+    if when != "call" or not isinstance(engine, Engine) or busy_key not in item.stash:
+        return {}
+    before = item.stash[busy_key]
+    spent = {kind: round(s - before.get(kind, 0.0), 3) for kind, s in sorted(engine.busy.items())}
+    spent = {kind: s for kind, s in spent.items() if s > 0}
+    return {"engine_s": spent} if spent else {}
 
 
 def _engine_failure(call: pytest.CallInfo[None]) -> str | None:

@@ -65,8 +65,17 @@ def test_the_corpus_goes_on_two_engines_and_their_saves_diff_as_one_image(two_fa
 
     diff = _cli("diff", f"{a.id}:{tag}", f"{b.id}:{tag}", "--format", "json")  # the README's example
     assert diff.returncode in (0, 1), diff.stderr
-    findings = [Finding.from_json(f) for f in json.loads(diff.stdout)["findings"]]
+    answer = json.loads(diff.stdout)
+    findings = [Finding.from_json(f) for f in answer["findings"]]
     assert not [f for f in findings if changes_the_image(f)], "one corpus image, saved by two engines, must be one image"
+    assert answer["same_image"] is True
+    semantic = _cli("diff", "--semantic", f"{a.id}:{tag}", f"{b.id}:{tag}")
+    assert semantic.returncode == 0 and semantic.stdout.startswith("same image: yes"), semantic.stdout + semantic.stderr
+
+    other = str(build_corpus(default_home(), ["features"])["features"])  # another image, as a file
+    different = _cli("diff", "--semantic", f"{a.id}:{tag}", other, "--format", "json")
+    assert different.returncode == 1 and json.loads(different.stdout)["same_image"] is False, different.stderr
+    assert _cli("diff", "--semantic", f"{a.id}:{tag}", other).stdout.startswith("same image: no")
 
 
 def test_a_corpus_tag_naming_another_image_is_left_alone(engine: Engine, subjects: RunSubjects) -> None:

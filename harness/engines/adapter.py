@@ -15,6 +15,7 @@ import re
 import socket
 import threading
 import time
+from collections import defaultdict
 from contextlib import contextmanager, nullcontext
 from functools import cached_property
 from pathlib import Path
@@ -97,6 +98,17 @@ class Engine:
     def __init__(self, spec: EngineSpec, timeout: int = DEFAULT_TIMEOUT) -> None:
         self.spec = spec
         self.api = api_client(spec, timeout)
+        self.busy: defaultdict[str, float] = defaultdict(float)  # seconds waited on the engine moving images
+
+    @contextmanager
+    def _busy(self, kind: str) -> Iterator[None]:
+        """Time what the engine does for a save, load, push or pull: beside the harness's own work, it says
+        where a run's time goes (`bench/suite_cost.py`)."""
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.busy[kind] += time.monotonic() - started
 
     @cached_property
     def identity(self) -> Identity:
@@ -161,7 +173,7 @@ class Engine:
         if platform is not None:
             params["platform"] = _platform_param(platform)
         digest = hashlib.sha256()
-        with translated(self.id, ", ".join(names)):
+        with self._busy("save"), translated(self.id, ", ".join(names)):
             resp = self.api._get(self.api._url("/images/get"), params=params, stream=True)
             self.api._raise_for_status(resp)
             with open(dest, "wb") as out:
@@ -173,7 +185,7 @@ class Engine:
     def load(self, archive: Path | IO[bytes], *, platform: str | None = None) -> list[str]:
         """`docker load`; returns what the engine says it loaded (tags or image IDs).  `platform` as for `save`
         (``docker load --platform``)."""
-        with translated(self.id):
+        with self._busy("load"), translated(self.id):
             if platform is None:
                 if isinstance(archive, Path):
                     with open(archive, "rb") as f:
@@ -236,11 +248,14 @@ class Engine:
 
     def push(self, repository: str, tag: str) -> str | None:
         """Push; returns the manifest digest the engine reports, if it does."""
-        return self._stream_progress(self.api.push(repository, tag=tag, stream=True, decode=True), f"push {repository}:{tag}")
+        with self._busy("push"):
+            return self._stream_progress(self.api.push(repository, tag=tag, stream=True, decode=True),
+                                         f"push {repository}:{tag}")
 
     def pull(self, repository: str, tag: str) -> str | None:
         """Pull; returns the digest the engine reports, if it does."""
-        return self.start_pull(repository, tag).result()
+        with self._busy("pull"):
+            return self.start_pull(repository, tag).result()
 
     def start_pull(self, repository: str, tag: str) -> PullInProgress:
         """A pull streamed by a thread of its own, which `PullInProgress.hang_up` cuts off as a client that

@@ -40,6 +40,10 @@ from harness.errors import EngineError, EngineMismatch, EngineUnavailable, Harne
 from harness.settings import default_home, package_cache
 
 START_TIMEOUT = 90.0
+START_ATTEMPTS = 3
+"""A daemon that does not answer (or exits) while it starts is started again, up to this many times: under
+user-mode emulation dockerd now and then hangs at "Initializing buildkit" for minutes (seen in CI,
+2026-11-30, while eight other daemons started beside it), and comes up at once on the next start."""
 LOCK_TIMEOUT = 600.0  # a stop (up to 30 s, then SIGKILL) and a start (up to 90 s), with room
 _TINI = DebPackage("tini", "bookworm")
 _RUNC = DebPackage("runc", "bookworm")
@@ -97,9 +101,9 @@ DEFAULT_ENGINES: tuple[FarmEngine, ...] = (
     FarmEngine("podman-5.4.2-overlay", "podman", _podman_patched("5.4.2", "trixie")),
     # under emulation: no userland proxy (it would be one more emulated process per port), a longer start
     FarmEngine("docker-28.5.2-containerd-arm64", "docker", _docker_emulated("28.5.2", SID_ARM64),
-               containerd_store=True, daemon_args=("--userland-proxy=false",), start_timeout=3 * START_TIMEOUT),
+               containerd_store=True, daemon_args=("--userland-proxy=false",), start_timeout=2 * START_TIMEOUT),
     FarmEngine("docker-28.5.2-overlay2-arm64", "docker", _docker_emulated("28.5.2", SID_ARM64),
-               daemon_args=("--userland-proxy=false",), start_timeout=3 * START_TIMEOUT),
+               daemon_args=("--userland-proxy=false",), start_timeout=2 * START_TIMEOUT),
 )
 REGISTRY_HOST = "registry-host"
 SERVICES: tuple[FarmEngine, ...] = (
@@ -248,21 +252,26 @@ class Farm:
         if isinstance(prefix, HarnessError):
             st.error = str(prefix)
             return st
-        try:
-            self._stop_locked(fe)
-            launch = self._launch(fe, prefix, ports)
-            sock = Path(st.endpoint[len("unix://"):])
-            sock.unlink(missing_ok=True)
-            progress(f"starting {fe.key}")
-            st.pid = daemon.start(launch)
-            st.started = daemon.start_time(st.pid)
-            self._wait_ready(fe, st, sock)
-        except HarnessError as e:
-            st.error = f"{e}; log tail: {self._log_tail(Path(st.log))}"
-            if st.pid:
-                daemon.stop(st.pid, started=st.started)
-            st.pid = None
-            return st
+        for attempt in range(1, START_ATTEMPTS + 1):
+            try:
+                self._stop_locked(fe)
+                launch = self._launch(fe, prefix, ports)
+                sock = Path(st.endpoint[len("unix://"):])
+                sock.unlink(missing_ok=True)
+                progress(f"starting {fe.key}" + (f" (attempt {attempt} of {START_ATTEMPTS})" if attempt > 1 else ""))
+                st.pid = daemon.start(launch)
+                st.started = daemon.start_time(st.pid)
+                self._wait_ready(fe, st, sock)
+                break
+            except HarnessError as e:
+                st.error = f"{e}; log tail: {self._log_tail(Path(st.log))}"
+                if st.pid:
+                    daemon.stop(st.pid, started=st.started)
+                st.pid = None
+                if not isinstance(e, EngineUnavailable) or attempt == START_ATTEMPTS:
+                    return st
+                progress(f"{fe.key} did not come up ({e.message}); starting it again")
+        st.error = ""
         with self._changing_state() as state:
             state["engines"][fe.key] = {"pid": st.pid, "started": st.started, "endpoint": st.endpoint}
         progress(f"{fe.key} is up")
