@@ -379,3 +379,20 @@ def test_the_legacy_layout_refuses_indexes_and_artifacts(tmp_path: Path, capsys:
 
 def _blob_name(digest: str) -> str:
     return f"blobs/sha256/{A.hexof(digest)}"
+
+
+def test_one_platform_cut_out_of_an_index_is_written_not_dropped(tmp_path: Path) -> None:
+    """A model a caller cut down (one platform image, its index gone, index.json as read) is that image's
+    archive: the writer places what nothing of the archive names at the top, never writes an empty one."""
+    import dataclasses
+
+    source = read_archive(A.buildx_oci(tmp_path / "mp.tar", [A.platform_image("amd64"), A.platform_image("arm64")]))
+    digests = set()
+    for k, image in enumerate(source.images):
+        alone = dataclasses.replace(source, images=(dataclasses.replace(image, index=None),), indexes=(),
+                                    referrers=(), unfollowed=())
+        write_reference(alone, tmp_path / f"{k}.tar")
+        back = read_archive(tmp_path / f"{k}.tar")
+        assert [(im.id, str(im.platform)) for im in back.images] == [(image.id, str(image.platform))]
+        digests.add(A.sha((tmp_path / f"{k}.tar").read_bytes()))
+    assert len(digests) == 2

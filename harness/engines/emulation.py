@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,12 +53,29 @@ def write_wrappers(binaries: Path, wrappers: Path, emulator: Path, sysroot: Path
         for name, target in sorted({**here, **links}.items()):
             out = wrappers / d / name
             out.parent.mkdir(parents=True, exist_ok=True)
-            tmp = out.with_name(f".{name}.tmp")
-            tmp.write_text(wrapper_script(emulator, sysroot, target))
-            os.chmod(tmp, 0o755)
-            tmp.replace(out)  # atomic: a daemon of another farm may be starting from this prefix
+            _write_executable(out, wrapper_script(emulator, sysroot, target))
             made.append(f"{d}/{name}")
     return made
+
+
+def _write_executable(out: Path, text: str) -> None:
+    """`out` made to hold `text`, executable: left alone when it does already, else replaced atomically
+    through a temp file of its own (a daemon of another farm, or another worker restarting one, may be
+    starting from this prefix and writing the same wrappers at the same moment)."""
+    try:
+        if out.read_text() == text and os.access(out, os.X_OK):
+            return
+    except OSError:
+        pass
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(tmp, 0o755)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 @dataclass(frozen=True)

@@ -154,6 +154,11 @@ class LayoutWriter:
             if top.planned is not None:
                 self._docker[written.digest]["RepoTags"] = full_names(top.tags)
             index_json += _descriptors(written, top.tags, bare=self._v2)
+        left = [_digest(obj) for obj in (*self._archive.images, *self._archive.indexes, *self._archive.referrers)
+                if id(obj) not in self._done]
+        if left:  # nothing is dropped silently: what the form could not place is an error
+            raise CannotCarry(f"{left[0]}" + (f" and {len(left) - 1} more" if len(left) > 1 else "")
+                              + ": neither index.json nor an index written names it")
         self._tar.file("index.json", canonical_json({"schemaVersion": 2, "mediaType": OCI_INDEX,
                                                      "manifests": index_json}))
         if with_manifest_json:
@@ -167,18 +172,19 @@ class LayoutWriter:
         named = {d.get("digest") for d in archive.index.get("manifests") or [] if isinstance(d, Mapping)} \
             if archive.index is not None else None
 
-        def top(digest: str | None) -> bool:
-            return named is None or digest is None or digest in named
+        def top(digest: str | None, parent: str | None) -> bool:
+            """Named by index.json, or by nothing of this archive (a model built or cut down by a caller)."""
+            return named is None or digest is None or digest in named or parent not in self._indexes
 
-        images = [im for im in archive.images if top(im.manifest.digest if im.manifest else None)]
+        images = [im for im in archive.images if top(im.manifest.digest if im.manifest else None, im.index)]
         tops = [_Top((0, p.tags[0] if p.tags else "", 0, p.image.config_digest), p.tags, p.image, p)
                 for p in plan_images(images, keep_compression=self._keep, bare=self._v2)]
         for ix in archive.indexes:
-            if top(ix.descriptor.digest):
+            if top(ix.descriptor.digest, ix.parent):
                 tags = canonical_tags(ix.tags, bare=True)
                 tops.append(_Top((0, tags[0] if tags else "", 1, self._index_identity(ix)), tags, ix))
         for r in archive.referrers:
-            if top(r.manifest.digest):
+            if top(r.manifest.digest, r.index):
                 tags = canonical_tags(r.tags, bare=True)
                 tops.append(_Top((1, tags[0] if tags else "", *self._key(r)), tags, r))
         return sorted(tops, key=lambda t: t.key)
