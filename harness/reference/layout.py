@@ -154,8 +154,8 @@ class LayoutWriter:
             if top.planned is not None:
                 self._docker[written.digest]["RepoTags"] = full_names(top.tags)
             index_json += _descriptors(written, top.tags, bare=self._v2)
-        left = [_digest(obj) for obj in (*self._archive.images, *self._archive.indexes, *self._archive.referrers)
-                if id(obj) not in self._done]
+        everything: list[Object] = [*self._archive.images, *self._archive.indexes, *self._archive.referrers]
+        left = [_digest(obj) for obj in everything if id(obj) not in self._done]
         if left:  # nothing is dropped silently: what the form could not place is an error
             raise CannotCarry(f"{left[0]}" + (f" and {len(left) - 1} more" if len(left) > 1 else "")
                               + ": neither index.json nor an index written names it")
