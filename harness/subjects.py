@@ -241,8 +241,8 @@ class UserImage:
 def user_images(archives: list[str], refs: list[str], inventory: str | None) -> list[UserImage]:
     """``--image-archive [NAME=]PATH``, ``--image-ref [NAME=]REF`` and the inventory's ``[images]`` table
     (``NAME = {archive = "…"}`` or ``{ref = "…"}``, archives relative to the file), each name once."""
-    found = [UserImage(name, archive=path) for name, path in (_split(v, lambda p: Path(p).stem) for v in archives)]
-    found += [UserImage(name, ref=ref) for name, ref in (_split(v, _ref_name) for v in refs)]
+    found = [UserImage(name, archive=path) for name, path in (split_named(v, archive_name) for v in archives)]
+    found += [UserImage(name, ref=ref) for name, ref in (split_named(v, _ref_name) for v in refs)]
     if inventory:
         found += _inventory_images(Path(inventory))
     names = [u.name for u in found]
@@ -255,13 +255,18 @@ def user_images(archives: list[str], refs: list[str], inventory: str | None) -> 
     return found
 
 
-def _split(value: str, default_name: Callable[[str], str]) -> tuple[str, str]:
+def split_named(value: str, default_name: Callable[[str], str]) -> tuple[str, str]:
     """(name, path or reference) of ``[NAME=]VALUE``; a name holds no '/' or ':', so paths and references
     with '=' in them stay whole."""
     name, sep, rest = value.partition("=")
     if sep and name and "/" not in name and ":" not in name:
         return subject_name(name), rest
     return subject_name(default_name(value)), value
+
+
+def archive_name(path: str) -> str:
+    """``dist/app-oci.tar`` → ``app-oci``."""
+    return Path(path).stem
 
 
 def _ref_name(ref: str) -> str:

@@ -93,7 +93,8 @@ def _report_for(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     progress.say(f"running the suites on {args.engine} (report in {report_dir})")
     extra = options.IMAGE.argv(args.image) + (["-k", args.keyword] if args.keyword else [])
     code = run_suites(report_dir, engines=[] if on_farm else [args.engine],
-                      farm_engines=[args.engine] if on_farm else [], repeat=args.repeat, workers=args.workers,
+                      farm_engines=[args.engine] if on_farm else [], image_archives=args.image_archive,
+                      image_refs=args.image_ref, repeat=args.repeat, workers=args.workers,
                       pytest_args=extra, quiet=args.quiet, log=report_dir / "pytest.log")
     if code == exit_status.INTERRUPTED:
         raise KeyboardInterrupt

@@ -51,7 +51,8 @@ def add_engine_options(p: argparse.ArgumentParser, *, engine: bool = True) -> No
     declares them (`harness.plugins.options`)."""
     for option in (options.ENGINE, options.ENGINES_FILE, options.FARM_ENGINE) if engine else ():
         option.add_to(p)
-    options.REPEAT.add_to(p)
+    for option in (options.IMAGE_ARCHIVE, options.IMAGE_REF, options.REPEAT):
+        option.add_to(p)
     p.add_argument("-n", "--workers", default="2", help="pytest-xdist workers (default 2; 0 = in process)")
 
 
@@ -60,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     report_dir = args.report_dir or Path("reports") / run_id
     extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
     code = run_suites(report_dir, run_id=run_id, engines=args.engine, engines_file=args.engines_file,
-                      farm_engines=args.farm_engine, repeat=args.repeat, workers=args.workers,
+                      farm_engines=args.farm_engine, image_archives=args.image_archive, image_refs=args.image_ref,
+                      repeat=args.repeat, workers=args.workers,
                       pytest_args=extra, quiet=args.quiet, log=report_dir / "pytest.log")
     from harness.plugins.checks import CHECKS
     from harness.report.summary import run_summary
@@ -70,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_suites(report_dir: Path, *, run_id: str | None = None, engines: Sequence[str] = (),
-               engines_file: str | None = None, farm_engines: Sequence[str] = (), repeat: int = 3,
+               engines_file: str | None = None, farm_engines: Sequence[str] = (), image_archives: Sequence[str] = (),
+               image_refs: Sequence[str] = (), repeat: int = 3,
                workers: str = "2", pytest_args: Sequence[str] = (), quiet: bool = False,
                log: Path | None = None) -> int:
     """pytest over the suites into `report_dir` (report.json, junit.xml, index.html); the exit code the
@@ -100,7 +103,8 @@ def run_suites(report_dir: Path, *, run_id: str | None = None, engines: Sequence
         argv += ["-n", workers, "--dist", "loadgroup"]
     argv += ["-q"] if quiet else options.PROGRESS_LINES.argv(True)
     argv += [*options.ENGINE.argv(engines), *options.ENGINES_FILE.argv(engines_file),
-             *options.FARM_ENGINE.argv(farm_engines)]
+             *options.FARM_ENGINE.argv(farm_engines), *options.IMAGE_ARCHIVE.argv([_absolute(a) for a in image_archives]),
+             *options.IMAGE_REF.argv(image_refs)]
     import pytest
 
     uses_farm = "--farm" in extra or (not engines and not engines_file and "--no-farm" not in extra)
@@ -125,6 +129,14 @@ def run_suites(report_dir: Path, *, run_id: str | None = None, engines: Sequence
     # a report that could not be written was kept elsewhere, and the run said where
     report = None if status == exit_status.REPORT_NOT_WRITTEN else _write_html(report_dir)
     return exit_status.of_run(status, report, interrupted=interrupted.seen)
+
+
+def _absolute(archive: str) -> str:
+    """``[NAME=]PATH`` as ``NAME=/absolute/PATH``: the workers read it wherever pytest runs them."""
+    from harness.subjects import archive_name, split_named
+
+    name, path = split_named(archive, archive_name)
+    return f"{name}={os.path.abspath(path)}"
 
 
 def _move_file(written: Path, dest: Path) -> bool:
