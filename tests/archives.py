@@ -160,6 +160,16 @@ def _blob(members: list[F], data: bytes, seen: set[str]) -> str:
     return name
 
 
+def _image_blobs(members: list[F], im: TestImage, how: str, seen: set[str]) -> bytes:
+    """An image's config, layer blobs and manifest as `members` of a layout; returns the manifest."""
+    _blob(members, im.config, seen)
+    for b in im.blobs(how):
+        _blob(members, b, seen)
+    man = im.manifest(how)
+    _blob(members, man, seen)
+    return man
+
+
 def docker_oci(path: Path, images: Sequence[TestImage], *, how: str = "none") -> Path:
     """Docker >= 25: graph drivers (uncompressed, `repositories`) or the containerd store (gzip blobs)."""
     members = [F("blobs", dir=True), F("blobs/sha256", dir=True)]
@@ -261,11 +271,7 @@ def oci(path: Path, images: Sequence[TestImage], *, how: str = "gzip", nested: b
     seen: set[str] = set()
     descs = []
     for im in images:
-        _blob(members, im.config, seen)
-        for b in im.blobs(how):
-            _blob(members, b, seen)
-        man = im.manifest(how)
-        _blob(members, man, seen)
+        man = _image_blobs(members, im, how, seen)
         descs.append({"mediaType": OCI_MANIFEST, "digest": sha(man), "size": len(man),
                       "platform": {"architecture": im.architecture, "os": "linux"}})
     if nested:
@@ -378,11 +384,7 @@ def buildx_oci(path: Path, images: Sequence[TestImage], *, tag: str = "app:1.0",
     images_descs: list[dict[str, object]] = []
     attest_descs: list[dict[str, object]] = []
     for im in images:
-        _blob(members, im.config, seen)
-        for b in im.blobs(how):
-            _blob(members, b, seen)
-        man = im.manifest(how)
-        _blob(members, man, seen)
+        man = _image_blobs(members, im, how, seen)
         images_descs.append({"mediaType": OCI_MANIFEST, "digest": sha(man), "size": len(man),
                              "platform": {"architecture": im.architecture, "os": "linux"}})
         if attest:
