@@ -57,6 +57,9 @@ def add_engine_options(p: argparse.ArgumentParser, *, engine: bool = True) -> No
 
 
 def run(args: argparse.Namespace) -> int:
+    from harness.subjects import user_images
+
+    user_images(args.image_archive, args.image_ref, args.engines_file)  # a wrong one is a usage error, before any engine
     run_id = new_run_id()
     report_dir = args.report_dir or Path("reports") / run_id
     extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
