@@ -47,6 +47,11 @@ def kept(archive: Archive, origin: Archive, index_digest: str) -> dict[str, Any]
     }
 
 
+def _words(engine: Engine, error: EngineError) -> str:
+    """What the engine answered, without our prefix naming it."""
+    return error.message.removeprefix(f"{engine.id}: ")[:200]
+
+
 def _platforms_saved(engine: Engine, ref: str, platform: str, out: Path) -> str:
     """What `save --platform` did: honoured (that platform alone), ignored, or refused in the engine's words."""
     try:
@@ -54,7 +59,7 @@ def _platforms_saved(engine: Engine, ref: str, platform: str, out: Path) -> str:
     except EngineUnavailable:
         raise
     except EngineError as e:
-        return f"refused: {e.message[:200]}"
+        return f"refused: {_words(engine, e)}"
     platforms = sorted(str(im.platform) for im in read_archive(out).images)
     return "honoured" if platforms == [platform] else f"ignored (saved {', '.join(platforms) or 'no image'})"
 
@@ -116,7 +121,7 @@ def _measure(engine: Engine, ref: str, own: str, own_id: str | None, origin: Arc
     except EngineUnavailable:
         raise
     except EngineError as e:
-        record.measure("load_platform_own", f"refused: {e.message[:200]}")
+        record.measure("load_platform_own", f"refused: {_words(engine, e)}")
 
     ids = {str(im.platform): im.id for im in saved.images}
     if ids.get(own) != own_id:

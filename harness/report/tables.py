@@ -11,7 +11,10 @@ A README block between ``<!-- readme-tables KIND [ARGS] from REPORT -->`` and
 - ``summary [ENGINE…]``: what `run` printed at its end, for these engines of the run;
 - ``baseline OLD NEW``: ``baseline record`` of engine OLD and ``baseline check``
   of engine NEW, both ``--from-report`` REPORT, with their output;
-- ``baseline-tail OLD NEW``: the same, the output cut to its closing count.
+- ``baseline-tail OLD NEW``: the same, the output cut to its closing count;
+- ``multiplatform``: what each engine kept of the multi-platform image (platforms, index,
+  attestations, blobs a save lacks, ``--platform`` on save and load, RepoDigests);
+- ``bundles``: per engine, how many of the bundle's repeated saves differed.
 
 `fill` rewrites every block of a text from a report; a test checks that the
 README's blocks are what its committed report gives (`imgharness readme-tables`).
@@ -135,7 +138,46 @@ def _baseline(report: dict[str, Any], report_path: str, old: str, new: str, *, t
         "```"])
 
 
+def multiplatform(report: dict[str, Any], report_path: str, about: Mapping[str, str]) -> str:
+    """What each engine kept of the multi-platform image (the multi-platform check's metrics)."""
+    rows = ["| engine | platforms after pull → save | index kept | attestations | blobs the save lacks | "
+            "`save --platform` own / other | `load --platform` | RepoDigest names the index | verdict |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted((r for r in report["results"] if r["check"] == "multi-platform"), key=lambda r: r["engine"]):
+        m = r["metrics"]
+        kept = m.get("after_pull_save") or {}
+        rows.append("| " + " | ".join([
+            r["engine"], ", ".join(kept.get("platforms") or []) or "—", _yes(kept.get("index_kept")),
+            str(kept.get("attestations", "—")), str(kept.get("missing_blobs", "—")),
+            f"{_short(m.get('save_platform_own'))} / {_short(m.get('save_platform_other'))}",
+            _short(m.get("load_platform_own")), _yes(m.get("repodigest_names_index")),
+            r["outcome"] + (f": {value_text(r['message'], 80)}" if r["outcome"] != "pass" else "")]) + " |")
+    return "\n".join(rows)
+
+
+def bundles(report: dict[str, Any], report_path: str, about: Mapping[str, str]) -> str:
+    """Whether a bundle of images saves the same bytes, saved in one call again and again."""
+    rows = ["| engine | saves | different archives | saves unlike the most common | what differs |", "|---|---|---|---|---|"]
+    for r in sorted((r for r in report["results"] if r["check"] == "save-determinism" and r["image"] == "bundle"
+                     and "saves" in r["metrics"]), key=lambda r: r["engine"]):
+        m = r["metrics"]
+        kinds = sorted({f["category"] for f in r["findings"]})
+        rows.append(f"| {r['engine']} | {m['saves']} | {m.get('distinct_archives', '—')} | "
+                    f"{100 * m.get('drift_rate', 0):.0f} % | {', '.join(kinds) or '—'} |")
+    return "\n".join(rows)
+
+
+def _yes(value: Any) -> str:
+    return "—" if value is None else "yes" if value else "no"
+
+
+def _short(value: Any) -> str:
+    return "—" if value is None else value_text(str(value).replace("|", "/"), 60)
+
+
 KINDS: dict[str, Callable[..., str]] = {
+    "multiplatform": multiplatform,
+    "bundles": bundles,
     "matrix": matrix,
     "unmeasured": unmeasured,
     "summary": summary,
