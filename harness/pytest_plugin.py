@@ -34,6 +34,7 @@ from harness.image import Archive
 from harness.plugins import options
 from harness.settings import default_home, package_cache
 from harness.subjects import Refused, RunSubjects, Subject, UserImage, fetch, user_images
+from harness.tools import CPU_SECONDS as TOOL_CPU
 from harness.tools import SKOPEO, Tool, Tools
 
 __all__ = ["EngineSession", "EngineSlot", "HarnessConfig", "Record"]
@@ -294,7 +295,11 @@ record_key = pytest.StashKey[Record]()
 def record(request: pytest.FixtureRequest) -> Record:
     rec = Record()
     request.node.stash[record_key] = rec
+    request.node.stash[tool_cpu_key] = sum(TOOL_CPU.values())
     return rec
+
+
+tool_cpu_key = pytest.StashKey[float]()
 
 
 @pytest.hookimpl(wrapper=True)
@@ -318,10 +323,18 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         "engine_info": _engine_info(resolved) if isinstance(resolved, Engine) else None,
         "image": image,
         "findings": [f.to_json() for f in rec.findings],
-        "metrics": {**rec.metrics, **_engine_seconds(item, resolved, report.when)},
+        "metrics": {**rec.metrics, **_engine_seconds(item, resolved, report.when), **_tool_seconds(item, report.when)},
         "tools": [t.to_json() for t in rec.tools],
     }))
     return report
+
+
+def _tool_seconds(item: pytest.Item, when: str) -> dict[str, Any]:
+    """``tool_cpu_s``: CPU seconds the test's tools (skopeo) spent: theirs, not the harness's own work."""
+    if when != "call" or tool_cpu_key not in item.stash:
+        return {}
+    spent = round(sum(TOOL_CPU.values()) - item.stash[tool_cpu_key], 3)
+    return {"tool_cpu_s": spent} if spent > 0 else {}
 
 
 def _engine_seconds(item: pytest.Item, engine: Any, when: str) -> dict[str, Any]:

@@ -11,7 +11,9 @@ system-wide, and the version each tool reports is what goes into the report.
 from __future__ import annotations
 
 import re
+import resource
 import subprocess
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,10 +73,23 @@ class Tool:
         return {"id": self.id, "name": self.name, "version": self.version}
 
     def run(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        before = _children_cpu()
         try:
             return subprocess.run([str(self.path), *args], capture_output=True, text=True, timeout=timeout)
         except (OSError, subprocess.TimeoutExpired) as e:
             raise ToolFailed(f"{self.id}: cannot run {self.path.name}: {e}") from e
+        finally:
+            CPU_SECONDS[self.id] += _children_cpu() - before
+
+
+CPU_SECONDS: defaultdict[str, float] = defaultdict(float)
+"""CPU seconds the tools spent in this process's runs of them, by tool id: a tool's work (skopeo compressing
+a layer it pushes) is not the harness's own, and `bench/suite_cost.py` tells the two apart."""
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def provision(source: ToolSource, cache: Path) -> Tool:
