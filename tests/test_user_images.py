@@ -29,6 +29,11 @@ def _digest(path: Path) -> str:
     return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _run_tags(engine: Engine) -> set[str]:
+    """Tags under any run's namespace: this session's, the inner run's, a killed run's left on a kept farm."""
+    return {t for image in engine.images() for t in image.get("RepoTags") or [] if "imgharness-run-" in t}
+
+
 def _user_archive(tmp_path: Path) -> Path:
     """What a user's CI builds: a two-platform image with provenance, as buildx writes its OCI layout."""
     return A.buildx_oci(tmp_path / "app.tar", [A.platform_image("amd64", seed="u"), A.platform_image("arm64", seed="u")],
@@ -54,10 +59,12 @@ def farm_engine(harness_config: HarnessConfig, engine_session: EngineSession) ->
     return engine_session.engine(slot)
 
 
-def test_a_user_archive_is_measured_under_its_name_and_left_as_it_was(farm_engine: Engine, tmp_path: Path) -> None:
+def test_a_user_archive_is_measured_under_its_name_and_left_as_it_was(
+        farm_engine: Engine, run_namespace: str, tmp_path: Path) -> None:
     engine = farm_engine
     archive = _user_archive(tmp_path)
     before = _digest(archive)
+    tagged_before = _run_tags(engine)
     proc, report = _run(engine, tmp_path / "report", "--image-archive", f"app={archive}")
     results = report["results"]
     assert {r["image"] for r in results} == {"app"}, proc.stderr[-2000:]
@@ -66,7 +73,9 @@ def test_a_user_archive_is_measured_under_its_name_and_left_as_it_was(farm_engin
     assert _digest(archive) == before, "the user's archive changed"
     tags = [t for image in engine.images() for t in image.get("RepoTags") or []]
     assert USER_TAG not in tags and "docker.io/" + USER_TAG not in tags, "the run loaded the user's image under its own name"
-    assert not [t for t in tags if "imgharness-run-" in t], "the run left images behind"
+    # this session's other tests tag into the shared farm engine under run_namespace meanwhile
+    left = {t for t in _run_tags(engine) - tagged_before if run_namespace not in t}
+    assert not left, f"the run left images behind: {left}"
 
 
 def test_a_user_registry_image_is_fetched_once_and_measured_under_its_name(
