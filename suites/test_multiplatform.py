@@ -8,7 +8,7 @@ is removed) and saved again.  ``--platform`` is asked of save and load on every 
 saved or loaded says whether it honoured, ignored or refused it (Docker's API has it since 1.48).
 
 What must hold: the engine's own platform survives pull, save and load with the original's image ID,
-and saving what was loaded gives the same images again.  What else it keeps (other platforms, the index,
+its save carries that platform's blobs, and saving what was loaded gives the same images again.  What else it keeps (other platforms, the index,
 attestations, blobs a save names but lacks) is recorded, not judged.
 """
 
@@ -45,6 +45,12 @@ def kept(archive: Archive, origin: Archive, index_digest: str) -> dict[str, Any]
         "attestations": len(archive.attestations),
         "missing_blobs": sum(1 for p in archive.problems if p.category is Category.MISSING),
     }
+
+
+def _assert_own_platform_whole(saved: Archive, own: str) -> None:
+    assert all(im.complete for im in saved.images if str(im.platform) == own), (
+        f"the save after the pull names the engine's own platform {own} but lacks its blobs "
+        f"({', '.join(p.where for p in saved.problems if p.category is Category.MISSING)})")
 
 
 def _words(engine: Engine, error: EngineError) -> str:
@@ -110,7 +116,14 @@ def _measure(engine: Engine, ref: str, own: str, own_id: str | None, origin: Arc
         raise
     except EngineError as e:
         pytest.fail(f"{engine.id} did not load its own save of {ref}: {e.message}", pytrace=False)
-    loaded = engine.inspect(ref)
+    try:
+        loaded = engine.inspect(ref)
+    except EngineUnavailable:
+        raise
+    except EngineError as e:
+        record.measure("after_load", f"no image: {_words(engine, e)}")
+        _assert_own_platform_whole(saved, own)  # the cause, when it is one
+        pytest.fail(f"{engine.id} loaded its own save of {ref} without an error, and then: {e.message}", pytrace=False)
     engine.save(ref, second)
     again = record.read(second, f"save of {ref} after load")
     record.measure("after_load_save", kept(again, origin, index_digest))
@@ -131,7 +144,8 @@ def _measure(engine: Engine, ref: str, own: str, own_id: str | None, origin: Arc
                            "the engine's own platform is not the original's image after the pull"))
     assert ids.get(own) == own_id, (
         f"the save after the pull holds {sorted(ids)}; the engine's own platform {own} should be image {own_id}")
+    _assert_own_platform_whole(saved, own)
     assert loaded["Id"] == pulled["Id"], f"loading the save gave image {loaded['Id']}, the pull gave {pulled['Id']}"
-    # blobs a save lacks (of platforms the engine did not pull) are recorded above, on both sides alike
+    # blobs a save lacks of other platforms (the engine did not pull them) are recorded above, on both sides alike
     changed = [f for f in result.findings if changes_the_image(f) and f.category is not Category.MISSING]
     assert not changed, render_text(result, limit=15)

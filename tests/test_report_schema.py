@@ -46,6 +46,25 @@ def test_collected_document_is_valid_and_redacts_passwords() -> None:
     assert (result["outcome"], result["message"]) == ("fail", "AssertionError: 3 different archives")
 
 
+def test_a_chained_failure_is_reported_by_the_exception_the_test_ended_with() -> None:
+    """The SDK's cause is printed first in a chain; the message is ours, which names the engine."""
+    def inspect() -> None:
+        try:
+            raise KeyError("404 Client Error for http+docker://localhost/v1.45/images/x/json")
+        except KeyError as e:
+            raise LookupError("docker-26.1.5-containerd: no such image: x") from e
+
+    with pytest.raises(LookupError) as caught:
+        inspect()
+    report = _logreport("call", "failed", {"check": "multi-platform", "engine": "e", "image": "basic",
+                                           "findings": [], "metrics": {}})
+    report.longrepr = caught.getrepr(chain=True)
+    collector = ResultCollector(None, "20260101-000000-aaaaaa")
+    collector.pytest_runtest_logreport(report)
+    [result] = collector.document()["results"]
+    assert result["message"] == "LookupError: docker-26.1.5-containerd: no such image: x"
+
+
 def test_an_unreached_engine_still_has_every_field() -> None:
     collector = ResultCollector(None, "20260101-000000-aaaaaa")
     data = {"check": "round-trip", "engine": "tcp://far:2376", "engine_info": None, "image": "basic",

@@ -111,6 +111,11 @@ def _engine_entry(engine_id: str, info: dict[str, Any]) -> dict[str, Any]:
 
 
 def _first_line(report: pytest.TestReport) -> str:
+    """The exception the test ended with, in a line: of a chain, the last raised (ours, naming the engine),
+    not the SDK's cause printed first."""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None and crash.message.strip():
+        return crash.message.strip().splitlines()[0][:500]
     text = str(report.longrepr or "")
     for line in text.splitlines():
         if line.startswith("E "):
