@@ -44,7 +44,7 @@ def test_writing_copies_the_run_beside_the_readme_and_names_it(tmp_path: Path) -
     (tmp_path / old.relative_to(README.parent)).parent.mkdir(parents=True)
     shutil.copy(old, tmp_path / old.relative_to(README.parent))
     new = write(make_report(engines=("docker-26.1.5-overlay2", "docker-28.5.2-overlay2", "docker-26.1.5-containerd",
-                                     "docker-28.5.2-containerd"),
+                                     "docker-28.5.2-containerd", "podman-4.3.1-overlay", "podman-5.4.2-overlay"),
                             run_id="20270101-000000-bbbbbb", changes=drifting("docker-26.1.5-overlay2")),
                 tmp_path / "reports" / "20270101-000000-bbbbbb" / "report.json")
 
