@@ -353,8 +353,9 @@ def _engine_failure(call: pytest.CallInfo[None]) -> str | None:
     that vanished, a harness bug) is an *error*, not a *fail*: returns its one-line reason.  An engine that
     answered and refused what was asked (an API error: a layout it cannot save, an image it does not know)
     is measured behaviour, the check's *fail* in the engine's words."""
-    if call.excinfo is None or call.excinfo.errisinstance((AssertionError, pytest.fail.Exception)):
-        return None
+    if call.excinfo is None or call.excinfo.errisinstance((AssertionError, pytest.fail.Exception,
+                                                           pytest.skip.Exception)):
+        return None  # a verdict, or a check that does not apply to the image (a single-platform one)
     if call.excinfo.errisinstance(EngineError) and not call.excinfo.errisinstance((EngineUnavailable, EngineMismatch)):
         return None
     return f"{call.excinfo.typename}: {str(call.excinfo.value).splitlines()[0] if str(call.excinfo.value) else ''}"

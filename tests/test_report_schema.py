@@ -65,6 +65,16 @@ def test_a_chained_failure_is_reported_by_the_exception_the_test_ended_with() ->
     assert result["message"] == "LookupError: docker-26.1.5-containerd: no such image: x"
 
 
+def test_a_skipped_check_says_why() -> None:
+    report = _logreport("call", "skipped", {"check": "multi-platform", "engine": "e", "image": "mine",
+                                            "findings": [], "metrics": {}})
+    report.longrepr = ("suites/test_multiplatform.py", 70, "Skipped: mine is a single-platform image")
+    collector = ResultCollector(None, "20260101-000000-aaaaaa")
+    collector.pytest_runtest_logreport(report)
+    [result] = collector.document()["results"]
+    assert (result["outcome"], result["message"]) == ("skipped", "mine is a single-platform image")
+
+
 def test_an_unreached_engine_still_has_every_field() -> None:
     collector = ResultCollector(None, "20260101-000000-aaaaaa")
     data = {"check": "round-trip", "engine": "tcp://far:2376", "engine_info": None, "image": "basic",

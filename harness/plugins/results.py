@@ -73,6 +73,8 @@ class ResultCollector:
         res["metrics"].update(data["metrics"])
         if report.failed and not res["message"]:
             res["message"] = _first_line(report)
+        if report.skipped and isinstance(report.longrepr, tuple):  # why the check does not apply
+            res["message"] = str(report.longrepr[2]).removeprefix("Skipped: ")[:500]
         if data.get("engine_info"):
             self.engines[data["engine"]] = data["engine_info"]
         for tool in data.get("tools") or []:
