@@ -230,9 +230,15 @@ class Image:
         return tuple(self.config.get("rootfs", {}).get("diff_ids", ()))
 
     @property
+    def lacking(self) -> tuple[str, ...]:
+        """The blobs the archive names for this image but does not carry (``config``, ``layer[N]``)."""
+        return (*(("config",) if self.config_missing else ()),
+                *(f"layer[{i}]" for i, layer in enumerate(self.layers) if not layer.present))
+
+    @property
     def complete(self) -> bool:
         """Every blob the image needs is in the archive."""
-        return not self.config_missing and all(layer.present for layer in self.layers)
+        return not self.lacking
 
 
 class ReferrerKind(str, enum.Enum):

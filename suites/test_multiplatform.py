@@ -8,8 +8,9 @@ is removed) and saved again.  ``--platform`` is asked of save and load on every 
 saved or loaded says whether it honoured, ignored or refused it (Docker's API has it since 1.48).
 
 What must hold: the engine's own platform survives pull, save and load with the original's image ID,
-its save carries that platform's blobs, and saving what was loaded gives the same images again.  What else it keeps (other platforms, the index,
-attestations, blobs a save names but lacks) is recorded, not judged.
+its save carries that platform's blobs, and saving what was loaded gives the same images again.  What
+else it keeps (other platforms, the index, attestations, blobs a save names but lacks) is recorded, not
+judged.
 """
 
 from __future__ import annotations
@@ -48,9 +49,9 @@ def kept(archive: Archive, origin: Archive, index_digest: str) -> dict[str, Any]
 
 
 def _assert_own_platform_whole(saved: Archive, own: str) -> None:
-    assert all(im.complete for im in saved.images if str(im.platform) == own), (
-        f"the save after the pull names the engine's own platform {own} but lacks its blobs "
-        f"({', '.join(p.where for p in saved.problems if p.category is Category.MISSING)})")
+    lacking = [blob for im in saved.images if str(im.platform) == own for blob in im.lacking]
+    assert not lacking, f"the save after the pull names the engine's own platform {own} but lacks its " \
+                        f"{', '.join(lacking)}"
 
 
 def _words(engine: Engine, error: EngineError) -> str:

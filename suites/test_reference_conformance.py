@@ -48,13 +48,6 @@ def _platform_image(archive: Archive, image: Image) -> Archive:
                                unfollowed=(), unreferenced=())  # what an index names beside it is not this image
 
 
-def _lacking(image: Image) -> str:
-    """The blobs of `image` the archive names but does not carry, as a person reads them."""
-    missing = ["config"] if image.config_missing else []
-    missing += [f"layer[{i}]" for i, layer in enumerate(image.layers) if not layer.present]
-    return ", ".join(missing)
-
-
 def test_save_conforms_to_the_canonical_archive(engine: Engine, loaded_image: str, image: str,
                                                subjects: RunSubjects, workdir: Path, record: Record) -> None:
     refs = subjects.tags(image)
@@ -70,7 +63,7 @@ def test_save_conforms_to_the_canonical_archive(engine: Engine, loaded_image: st
     origin = read_archive(subjects.origin(image))
     losses = [f for f in result.findings if changes_the_image(f)]
     # an image whose blobs the save names but lacks has no canonical form: the engine did not save it whole
-    incomplete = {str(im.platform): _lacking(im) for im in archive.images if not im.complete}
+    incomplete = {str(im.platform): ", ".join(im.lacking) for im in archive.images if not im.complete}
     record.measure("platforms_incomplete", sorted(incomplete))
     if not subjects.indexed(image):
         assert not incomplete, f"the save lacks blobs of the image it names: {'; '.join(incomplete.values())}"

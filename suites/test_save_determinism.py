@@ -79,10 +79,10 @@ def test_saves_across_a_daemon_restart_are_byte_identical(engine: Engine, loaded
     before = [(path, engine.save(refs, path)) for path in (workdir / f"before-{i}.tar" for i in range(count))]
     engine = engine_session.restart(engine)
     after = [(path, engine.save(refs, path)) for path in (workdir / f"after-{i}.tar" for i in range(count))]
-    seen = {digest for _, digest in before}
+    seen, after_digests = {digest for _, digest in before}, {digest for _, digest in after}
     record.measure("saves_around_restart", 2 * count)
     record.measure("distinct_before", len(seen))
-    record.measure("distinct_after", len({digest for _, digest in after}))
+    record.measure("distinct_after", len(after_digests))
     record.measure("after_unlike_any_before", sum(1 for _, digest in after if digest not in seen))
     changed = next(((path, d) for path, d in after if d not in seen), None)
     differs = changed or next(((path, d) for path, d in [*before, *after] if d != before[0][1]), None)
@@ -91,6 +91,6 @@ def test_saves_across_a_daemon_restart_are_byte_identical(engine: Engine, loaded
     result = diff_archives(read_archive(before[0][0]), read_archive(differs[0]))
     record.add(*result.findings)
     what = "the archive changed across a daemon restart" if count == 1 else (
-        f"{len(seen | {d for _, d in after})} different archives from {count} saves before and {count} after a "
+        f"{len(seen | after_digests)} different archives from {count} saves before and {count} after a "
         f"daemon restart of {', '.join(refs)}")
     pytest.fail(f"{what}:\n{render_text(result, limit=15)}", pytrace=False)

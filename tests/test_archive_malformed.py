@@ -82,7 +82,7 @@ def test_truncated_at_a_member_boundary_misses_blobs_and_reads_the_rest(tmp_path
     assert _missing(archive) == [("image[0].layer[1]", gone)]
     image = archive.images[0]
     assert image.id == IMAGE.id and not image.complete
-    assert [la.present for la in image.layers] == [True, False]
+    assert [la.present for la in image.layers] == [True, False] and image.lacking == ("layer[1]",)
     assert image.layers[1].diff_id == IMAGE.diff_ids[1] and image.layers[1].digest == gone
     assert [f.path for f in image.layers[0].files()] == [f.path for f in read_archive(path).images[0].layers[0].files()]
     with pytest.raises(MalformedArchive, match=r"image\[0\]\.layer\[1\]: blob sha256:\w+ is missing"):

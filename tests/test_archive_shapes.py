@@ -63,6 +63,7 @@ def test_a_save_that_lacks_its_config_and_layers_is_read_and_names_each_missing_
     assert missing == [("image[0].config", AMD64.id), ("image[0].layer[0]", drop[1]), ("image[0].layer[1]", drop[2])]
     [image] = archive.images
     assert image.id == AMD64.id and image.config_missing and not image.complete
+    assert image.lacking == ("config", "layer[0]", "layer[1]")
     assert [la.digest for la in image.layers] == drop[1:] and image.platform == Platform("linux", "amd64")
 
 
