@@ -44,6 +44,7 @@ class Figures:
     tool_cpu_s: float     # of that, the tools' (skopeo)
     engine_s: dict[str, float]
     outcomes: dict[str, int]
+    by_check: dict[str, float]  # the harness's own CPU in each check's tests (worker processes, setup included)
 
 
 def measure(archive: Path, engine: str, report_dir: Path) -> Figures:
@@ -59,8 +60,11 @@ def measure(archive: Path, engine: str, report_dir: Path) -> Figures:
         for kind, seconds in (result["metrics"].get("engine_s") or {}).items():
             engine_s[kind] += seconds
     tools = sum(r["metrics"].get("tool_cpu_s", 0) for r in report["results"])
+    by_check: Counter[str] = Counter()
+    for result in report["results"]:
+        by_check[result["check"]] += result["metrics"].get("harness_cpu_s", 0)
     return Figures(proc.returncode, wall, cpu, tools, dict(engine_s),
-                   dict(Counter(r["outcome"] for r in report["results"])))
+                   dict(Counter(r["outcome"] for r in report["results"])), dict(by_check))
 
 
 def main() -> int:
@@ -89,6 +93,10 @@ def main() -> int:
     print(f"{'CPU of the run and its children':34} {f.harness_cpu_s:8.1f} s")
     print(f"{'  of which tools (skopeo)':34} {f.tool_cpu_s:8.1f} s")
     print(f"{'  the harness own':34} {own:8.1f} s  ({100 * own / f.wall_s:.1f} % of the wall time; goal ≤ 10 %)")
+    for check, seconds in sorted(f.by_check.items(), key=lambda kv: -kv[1]):
+        print(f"{'    in ' + check:34} {seconds:8.1f} s")
+    print(f"{'    outside the tests':34} {own - sum(f.by_check.values()):8.1f} s  (start-up, collection, the "
+          "image's copy under the run's tags, reports)")
     if not args.keep:
         subprocess.run(["rm", "-rf", "--one-file-system", str(work)], check=False)
     else:

@@ -16,6 +16,8 @@ asked for and cannot be reached makes its tests *error*, never skip.
 from __future__ import annotations
 
 import os
+import shutil
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,7 +63,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="test the local engine farm (default when no engine is given)")
     group.addoption("--no-farm", dest="farm", action="store_false", help="do not start the local farm")
     for option in (options.FARM_ENGINE, options.IMAGE, options.IMAGE_ARCHIVE, options.IMAGE_REF, options.REPEAT,
-                   options.REPORT_DIR, options.RUN_ID, options.PROGRESS_LINES):
+                   options.REPORT_DIR, options.RUN_ID, options.PROGRESS_LINES, options.KEEP_SAVES):
         option.add_to(group)
 
 
@@ -251,9 +253,13 @@ def loaded_image(request: pytest.FixtureRequest, engine: Engine, image: str, sub
 
 
 @pytest.fixture
-def workdir(tmp_path: Path) -> Path:
-    """Scratch space for archives a test saves; removed by pytest's tmp_path retention policy."""
-    return tmp_path
+def workdir(tmp_path: Path, pytestconfig: pytest.Config) -> Iterator[Path]:
+    """Scratch space for archives a test saves, removed when the test ends (``--keep-saves`` leaves it to
+    pytest's retention): a 1 GiB image is saved about ten times per engine, and the evidence a user reads is
+    in the findings."""
+    yield tmp_path
+    if not pytestconfig.getoption("keep_saves"):
+        shutil.rmtree(tmp_path, ignore_errors=True)
 
 
 @dataclass
@@ -300,6 +306,13 @@ def record(request: pytest.FixtureRequest) -> Record:
 
 
 tool_cpu_key = pytest.StashKey[float]()
+own_cpu_key = pytest.StashKey[float]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Start the test's own CPU clock before its fixtures: loading and copying the image are its work too."""
+    item.stash[own_cpu_key] = time.process_time()
 
 
 @pytest.hookimpl(wrapper=True)
@@ -323,7 +336,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         "engine_info": _engine_info(resolved) if isinstance(resolved, Engine) else None,
         "image": image,
         "findings": [f.to_json() for f in rec.findings],
-        "metrics": {**rec.metrics, **_engine_seconds(item, resolved, report.when), **_tool_seconds(item, report.when)},
+        "metrics": {**rec.metrics, **_engine_seconds(item, resolved, report.when), **_tool_seconds(item, report.when),
+                    **_own_seconds(item, report.when)},
         "tools": [t.to_json() for t in rec.tools],
     }))
     return report
@@ -335,6 +349,15 @@ def _tool_seconds(item: pytest.Item, when: str) -> dict[str, Any]:
         return {}
     spent = round(sum(TOOL_CPU.values()) - item.stash[tool_cpu_key], 3)
     return {"tool_cpu_s": spent} if spent > 0 else {}
+
+
+def _own_seconds(item: pytest.Item, when: str) -> dict[str, Any]:
+    """``harness_cpu_s``: CPU seconds this process (every thread of it) spent on the test from its setup to the
+    end of its call: reading, hashing, diffing, writing; not the tools' and not the engine's, which run in
+    processes of their own."""
+    if when != "call" or own_cpu_key not in item.stash:
+        return {}
+    return {"harness_cpu_s": round(time.process_time() - item.stash[own_cpu_key], 3)}
 
 
 def _engine_seconds(item: pytest.Item, engine: Any, when: str) -> dict[str, Any]:

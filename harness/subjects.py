@@ -88,14 +88,23 @@ class RunSubjects:
 
     def tags(self, name: str) -> list[str]:
         """Every tag the run's copy of `name` carries (a bundle: several per image)."""
-        return list(dict.fromkeys(_tags(self._read(self[name]))))
+        return list(dict.fromkeys(_tags(self.archive(name))))
 
     def original_tag(self, name: str, run_tag: str) -> str:
         """The tag that `run_tag` stands for in the subject as it came."""
-        return next((t for t in _tags(self._read(self.origin(name))) if self._moved(name, t) == run_tag), run_tag)
+        return next((t for t in _tags(self.origin_archive(name)) if self._moved(name, t) == run_tag), run_tag)
+
+    def archive(self, name: str) -> Archive:
+        """The run's copy of `name`, read once per process."""
+        return self._read(self[name])
+
+    def origin_archive(self, name: str) -> Archive:
+        """`name` as it came, read once per process."""
+        return self._read(self.origin(name))
 
     def _read(self, path: Path) -> Archive:
-        """An archive of the run read once per process (subjects are read-only while a run lasts)."""
+        """An archive of the run read once per process (subjects are read-only while a run lasts: reading one
+        hashes every byte of it, a second each GiB)."""
         if path not in self._archives:
             self._archives[path] = read_archive(path)
         return self._archives[path]
@@ -112,7 +121,7 @@ class RunSubjects:
 
     def indexed(self, name: str) -> bool:
         """Whether the subject's images are held by an index (a multi-platform image)."""
-        return bool(self._read(self.origin(name)).indexes)
+        return bool(self.origin_archive(name).indexes)
 
     def __getitem__(self, name: str) -> Path:
         """The run's copy of `name` (written once): every tag moved into the run's namespace, untagged images
@@ -121,7 +130,7 @@ class RunSubjects:
         self.workdir.mkdir(parents=True, exist_ok=True)
         with FileLock(str(out) + ".lock", timeout=600):
             if not out.exists():
-                archive = read_archive(self.origin(name))
+                archive = self.origin_archive(name)
                 write_reference(self._retagged(name, archive), out, epoch=EPOCH,
                                 keep_compression=_compressed(archive) or self.subjects[name].user)
         return out
@@ -155,19 +164,29 @@ class RunSubjects:
         involved, as `repository`:`tag` (default: its first tag's); returns the registry reference."""
         own, _, version = self.tag(name).rpartition(":")
         ref = f"{registry.host}/{repository or own}:{tag or version}"
-        marker = self.workdir / f"published-{hashlib.sha256(ref.encode()).hexdigest()[:16]}"
+
+        def push() -> str:
+            source = (f"oci-archive:{self[name]}" if self.indexed(name)
+                      else f"docker-archive:{self[name]}:{self.tag(name)}")
+            proc = skopeo.run("--insecure-policy", "copy", "--all", "--dest-tls-verify=false", source,
+                              f"docker://{ref}")
+            if proc.returncode != 0:
+                from harness.tools import ToolFailed, failure_words
+
+                raise ToolFailed(f"{skopeo.id} could not publish {name}: {failure_words(proc.stderr)}")
+            return ref
+
+        return self.remembered(f"published {ref}", push)
+
+    def remembered(self, key: str, compute: Callable[[], str]) -> str:
+        """`compute()` once per run, every worker given the first answer: for what depends on the subjects
+        alone (an image published, the canonical digest of an image as it came), not on an engine."""
+        marker = self.workdir / f"memo-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+        self.workdir.mkdir(parents=True, exist_ok=True)
         with FileLock(str(marker) + ".lock", timeout=600):
             if not marker.exists():
-                source = (f"oci-archive:{self[name]}" if self.indexed(name)
-                          else f"docker-archive:{self[name]}:{self.tag(name)}")
-                proc = skopeo.run("--insecure-policy", "copy", "--all", "--dest-tls-verify=false", source,
-                                  f"docker://{ref}")
-                if proc.returncode != 0:
-                    from harness.tools import ToolFailed, failure_words
-
-                    raise ToolFailed(f"{skopeo.id} could not publish {name}: {failure_words(proc.stderr)}")
-                marker.write_text(ref)
-        return ref
+                marker.write_text(compute())
+            return marker.read_text()
 
     def ensure(self, engine: Engine, name: str, registry: Registry | None = None,
                skopeo: Callable[[], Tool] | None = None) -> str:

@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 from deepdiff import DeepDiff
 
-from harness.archive import read_archive
 from harness.subjects import RunSubjects
 from harness.diff import diff_archives
 from harness.engines.adapter import Engine
@@ -114,7 +113,7 @@ def test_pulled_image_is_the_same_on_every_engine(engine: Engine, image: str, pu
     finally:
         engine.remove_quietly(published)
     archive = record.read(saved, f"save of {published}")
-    original = _published_part(read_archive(subjects[image]), archive)
+    original = _published_part(subjects.archive(image), archive)
     result = diff_archives(original, archive)
     # the pulled image is named after the registry, not like the original: names are not content
     content = [f for f in result.findings if changes_the_image(f) and f.category is not Category.TAGS]

@@ -80,7 +80,7 @@ def test_what_an_engine_keeps_of_a_multi_platform_image(engine: Engine, image: s
     ref = subjects.publish(image, registry, record.use(tools[PUBLISHER]), repository=repository)
     tag = ref.rpartition(":")[2]
     index_digest = registry.served_digest(repository, tag)
-    origin = read_archive(subjects[image])
+    origin = subjects.archive(image)
     own = engine.identity.platform
     own_id = next((im.id for im in origin.images if str(im.platform) == own), None)
     record.measure("engine_platform", own)

@@ -19,7 +19,6 @@ from typing import Any, Callable, Mapping
 
 import pytest
 
-from harness.archive import read_archive
 from harness.subjects import RunSubjects
 from harness.engines.adapter import Engine
 from harness.errors import EngineError, EngineUnavailable, HarnessError
@@ -78,7 +77,7 @@ def test_image_keeps_its_platform_through_load_save_and_pull(engine: Engine, sub
                                                              run_namespace: str, workdir: Path,
                                                              record: Record) -> None:
     record.image = IMAGE
-    original = read_archive(subjects[IMAGE]).images[0]
+    original = subjects.archive(IMAGE).images[0]
     expected = config_platform(original.config)
     record.measure("image_platform", expected)
     record.measure("engine_platform", engine.identity.platform)

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from harness.archive import read_archive
 from harness.corpus import EPOCH
 from harness.diff import diff_archives
 from harness.engines.adapter import Engine
@@ -53,14 +52,14 @@ def test_save_conforms_to_the_canonical_archive(engine: Engine, loaded_image: st
     refs = subjects.tags(image)
     saved = workdir / "saved.tar"
     engine.save(refs, saved)
-    original, archive = read_archive(subjects[image]), record.read(saved, f"save of {', '.join(refs)}")
+    original, archive = subjects.archive(image), record.read(saved, f"save of {', '.join(refs)}")
     result = diff_archives(original, archive)
     record.add(*result.findings)
     record.measure("differences", dict(result.summary))
     record.measure("archive_format", str(archive.format))
     # under the image's own tags, not the run's: the same image is then the same bytes in every run, on every host
     archive = subjects.untagged(image, archive)
-    origin = read_archive(subjects.origin(image))
+    origin = subjects.origin_archive(image)
     losses = [f for f in result.findings if changes_the_image(f)]
     # an image whose blobs the save names but lacks has no canonical form: the engine did not save it whole
     incomplete = {str(im.platform): ", ".join(im.lacking) for im in archive.images if not im.complete}
@@ -68,7 +67,8 @@ def test_save_conforms_to_the_canonical_archive(engine: Engine, loaded_image: st
     if not subjects.indexed(image):
         assert not incomplete, f"the save lacks blobs of the image it names: {'; '.join(incomplete.values())}"
         canonical_digest = _canonical(archive, workdir / "saved-canonical.tar")
-        identical = canonical_digest == _canonical(origin, workdir / "origin-canonical.tar")
+        identical = canonical_digest == subjects.remembered(
+            f"canonical digest of {image}", lambda: _canonical(origin, workdir / "origin-canonical.tar"))
         # what compare and baseline match across hosts and upgrades: the image the engine kept, however it packed it
         record.measure("canonical_digest", canonical_digest)
         record.measure("canonical_identical", identical)
@@ -86,8 +86,9 @@ def test_save_conforms_to_the_canonical_archive(engine: Engine, loaded_image: st
             differing.append(f"{platform} (the save lacks its {incomplete[platform]})")
             continue
         digests[platform] = _canonical(_platform_image(archive, im), workdir / f"saved-{len(digests)}.tar")
-        if platform not in by_platform or digests[platform] != _canonical(
-                _platform_image(origin, by_platform[platform]), workdir / f"origin-{len(digests)}.tar"):
+        if platform not in by_platform or digests[platform] != subjects.remembered(
+                f"canonical digest of {image} {platform}",
+                lambda: _canonical(_platform_image(origin, by_platform[platform]), workdir / "origin.tar")):
             differing.append(platform)
     record.measure("canonical_digests", digests)
     record.measure("platforms_saved", sorted(digests))

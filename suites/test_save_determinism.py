@@ -21,6 +21,7 @@ import pytest
 from harness.archive import read_archive
 from harness.diff import diff_archives
 from harness.engines.adapter import Engine
+from harness.engines.received import Earlier
 from harness.pytest_plugin import EngineSession, HarnessConfig, Record
 from harness.report.diff_text import render_text
 from harness.subjects import RunSubjects
@@ -48,7 +49,7 @@ def test_repeated_saves_are_byte_identical(engine: Engine, loaded_image: str, im
             _next_second()
         path = workdir / f"save-{i}.tar"
         start = time.monotonic()
-        saves.append((path, engine.save(refs, path)))
+        saves.append((path, engine.save(refs, path, earlier=Earlier(*saves[0]) if saves else None)))
         seconds.append(time.monotonic() - start)
     record.measure("save_s", round(sum(seconds) / len(seconds), 3))
     record.measure("archive_bytes", saves[0][0].stat().st_size)
@@ -76,9 +77,13 @@ def test_saves_across_a_daemon_restart_are_byte_identical(engine: Engine, loaded
         pytest.skip("the harness restarts only daemons it started")
     refs = subjects.tags(image)
     count = BUNDLE_SAVES if len(refs) > 1 else 1
-    before = [(path, engine.save(refs, path)) for path in (workdir / f"before-{i}.tar" for i in range(count))]
+    first = workdir / "before-0.tar"
+    before = [(first, engine.save(refs, first))]
+    before += [(path, engine.save(refs, path, earlier=Earlier(*before[0])))
+               for path in (workdir / f"before-{i}.tar" for i in range(1, count))]
     engine = engine_session.restart(engine)
-    after = [(path, engine.save(refs, path)) for path in (workdir / f"after-{i}.tar" for i in range(count))]
+    after = [(path, engine.save(refs, path, earlier=Earlier(*before[0])))
+             for path in (workdir / f"after-{i}.tar" for i in range(count))]
     seen, after_digests = {digest for _, digest in before}, {digest for _, digest in after}
     record.measure("saves_around_restart", 2 * count)
     record.measure("distinct_before", len(seen))

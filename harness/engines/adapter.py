@@ -9,7 +9,6 @@ harness's own exceptions.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import socket
@@ -29,6 +28,7 @@ from docker.constants import MINIMUM_DOCKER_API_VERSION
 from docker.tls import TLSConfig
 
 from harness.engines.identity import Identity, identify
+from harness.engines.received import Earlier, Received
 from harness.engines.spec import EngineSpec
 from harness.errors import EngineError, EngineUnavailable, ImageNotFound
 from harness.tar.streams import CHUNK
@@ -162,25 +162,25 @@ class Engine:
         raise EngineError(f"listing images failed {LIST_TRIES} times in a row: {str(failure)[:300]}",
                           engine=self.id) from failure
 
-    def save(self, refs: str | list[str], dest: Path, *, platform: str | None = None) -> str:
+    def save(self, refs: str | list[str], dest: Path, *, platform: str | None = None,
+             earlier: Earlier | None = None) -> str:
         """Stream `docker save` of one or more refs into `dest`, hashing on the way; returns sha256:<hex>.
 
         With `platform` (``os/arch[/variant]``) the engine is asked to save that platform only, as
         ``docker save --platform`` asks (Docker API 1.48); an engine that does not know the parameter
-        ignores it, and what it saved says which it did."""
+        ignores it, and what it saved says which it did.  With `earlier` (a save this one may repeat),
+        the bytes are compared with it as they arrive (`received`)."""
         names = [refs] if isinstance(refs, str) else list(refs)
         params: dict[str, Any] = {"names": names}
         if platform is not None:
             params["platform"] = _platform_param(platform)
-        digest = hashlib.sha256()
         with self._busy("save"), translated(self.id, ", ".join(names)):
             resp = self.api._get(self.api._url("/images/get"), params=params, stream=True)
             self.api._raise_for_status(resp)
-            with open(dest, "wb") as out:
+            with Received(dest, earlier) as out:
                 for chunk in resp.iter_content(CHUNK):
-                    digest.update(chunk)
-                    out.write(chunk)
-        return "sha256:" + digest.hexdigest()
+                    out.write(memoryview(chunk))
+                return out.close()
 
     def load(self, archive: Path | IO[bytes], *, platform: str | None = None) -> list[str]:
         """`docker load`; returns what the engine says it loaded (tags or image IDs).  `platform` as for `save`

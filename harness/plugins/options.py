@@ -54,3 +54,6 @@ RUN_ID = Option("--run-id", {"help": "the run's id in report.json (default: a ne
 PROGRESS_LINES = Option("--progress-lines", {"action": "store_true",
                                              "help": "one line per finished suite test on stderr, in place of "
                                                      "pytest's dots"})
+KEEP_SAVES = Option("--keep-saves", {"action": "store_true",
+                                     "help": "keep what each test saved (under pytest's basetemp, its retention "
+                                             "policy); default: removed when the test ends"})
