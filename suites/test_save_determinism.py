@@ -77,10 +77,9 @@ def test_saves_across_a_daemon_restart_are_byte_identical(engine: Engine, loaded
         pytest.skip("the harness restarts only daemons it started")
     refs = subjects.tags(image)
     count = BUNDLE_SAVES if len(refs) > 1 else 1
-    first = workdir / "before-0.tar"
-    before = [(first, engine.save(refs, first))]
-    before += [(path, engine.save(refs, path, earlier=Earlier(*before[0])))
-               for path in (workdir / f"before-{i}.tar" for i in range(1, count))]
+    before: list[tuple[Path, str]] = []
+    for path in (workdir / f"before-{i}.tar" for i in range(count)):
+        before.append((path, engine.save(refs, path, earlier=Earlier(*before[0]) if before else None)))
     engine = engine_session.restart(engine)
     after = [(path, engine.save(refs, path, earlier=Earlier(*before[0])))
              for path in (workdir / f"after-{i}.tar" for i in range(count))]

@@ -38,7 +38,7 @@ class Received:
         self._dest = dest
         self._earlier = earlier
         self._twin: io.FileIO | None = io.FileIO(earlier.path, "rb") if earlier else None
-        self._twin_buf = bytearray(CHUNK) if earlier else bytearray()
+        self._twin_buf = bytearray()  # the earlier save's bytes beside each piece received, of its size
         self._agreed = 0  # bytes equal to the earlier save's so far
         self._out: io.FileIO | None = None if earlier else io.FileIO(dest, "wb")
         self._digest = hashlib.sha256()
@@ -53,11 +53,11 @@ class Received:
 
     def write(self, data: memoryview) -> None:
         if self._twin is not None:
-            if len(data) > len(self._twin_buf):
+            if len(data) != len(self._twin_buf):  # pieces come in one size (dockerd's chunks) but the last
                 self._twin_buf = bytearray(len(data))
-            n = self._twin.readinto(memoryview(self._twin_buf)[:len(data)])
+            n = self._twin.readinto(self._twin_buf)
             # a bytearray against a memoryview compares with memcmp; two memoryviews, byte by byte
-            if n == len(data) and (self._twin_buf if n == len(self._twin_buf) else self._twin_buf[:n]) == data:
+            if n == len(data) and self._twin_buf == data:
                 self._agreed += n
                 return
             self._part()
@@ -85,7 +85,7 @@ class Received:
         assert self._twin is not None and self._earlier is not None
         self._out = io.FileIO(self._dest, "wb")
         self._twin.seek(0)
-        view = memoryview(self._twin_buf)
+        view = memoryview(bytearray(CHUNK))
         left = self._agreed
         while left:
             n = self._twin.readinto(view[:min(left, len(view))])
