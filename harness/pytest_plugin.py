@@ -215,9 +215,10 @@ def tools() -> Tools:
 
 
 @pytest.fixture(scope="session")
-def subjects(harness_config: HarnessConfig, run_tmp: Path, tools: Tools) -> RunSubjects:
+def subjects(harness_config: HarnessConfig, run_tmp: Path, tools: Tools) -> Iterator[RunSubjects]:
     """The images the checks run on, the corpus and the user's, as this run holds them: ``subjects[name]`` is
-    the run's copy (tags in the run's namespace)."""
+    the run's copy (tags in the run's namespace); ``subjects.saves`` saves them, keeping each engine's first
+    save for the next check's to be compared with."""
     from harness.corpus import BUSYBOX, build_corpus
 
     try:
@@ -229,7 +230,9 @@ def subjects(harness_config: HarnessConfig, run_tmp: Path, tools: Tools) -> RunS
             table[user.name] = Subject(user.name, origin, user=True, ref=user.ref)
     except HarnessError as e:
         pytest.fail(f"cannot prepare the images: {e}", pytrace=False)
-    return RunSubjects(table, harness_config.namespace, run_tmp / "run-images", busybox)
+    subjects = RunSubjects(table, harness_config.namespace, run_tmp / "run-images", busybox)
+    yield subjects
+    subjects.saves.forget()
 
 
 PUBLISHER = SKOPEO[-1].id

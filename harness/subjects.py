@@ -27,6 +27,7 @@ from filelock import FileLock
 from harness.archive import read_archive
 from harness.archive.refnames import parse_tagged
 from harness.corpus import DEFAULT_NAMESPACE, EPOCH, corpus_tag, unique_image
+from harness.engines.kept import KeptSaves
 from harness.errors import EngineError, EngineUnavailable, HarnessError, UsageError
 from harness.image import Archive, Compression
 from harness.reference.writer import write_reference
@@ -71,6 +72,7 @@ class RunSubjects:
         self.namespace = namespace
         self.workdir = workdir
         self.busybox = busybox
+        self.saves = KeptSaves(workdir / "saves")
         self._archives: dict[Path, Archive] = {}
 
     def __contains__(self, name: str) -> bool:

@@ -28,7 +28,7 @@ def test_save_load_save_preserves_the_image(engine: Engine, loaded_image: str, i
     refs = subjects.tags(image)  # every image and tag of a bundle, saved and loaded in one call
     before = {ref: engine.inspect(ref) for ref in refs}
     first, second = workdir / "first.tar", workdir / "second.tar"
-    first_digest = engine.save(refs, first)
+    first_digest = subjects.saves.save(engine, refs, first)
     for ref in refs:
         engine.remove(ref)  # our own tags; the load below must bring them back
     engine.load(first)

@@ -49,7 +49,7 @@ def test_repeated_saves_are_byte_identical(engine: Engine, loaded_image: str, im
             _next_second()
         path = workdir / f"save-{i}.tar"
         start = time.monotonic()
-        saves.append((path, engine.save(refs, path, earlier=Earlier(*saves[0]) if saves else None)))
+        saves.append((path, subjects.saves.save(engine, refs, path, Earlier(*saves[0]) if saves else None)))
         seconds.append(time.monotonic() - start)
     record.measure("save_s", round(sum(seconds) / len(seconds), 3))
     record.measure("archive_bytes", saves[0][0].stat().st_size)
@@ -79,7 +79,7 @@ def test_saves_across_a_daemon_restart_are_byte_identical(engine: Engine, loaded
     count = BUNDLE_SAVES if len(refs) > 1 else 1
     before: list[tuple[Path, str]] = []
     for path in (workdir / f"before-{i}.tar" for i in range(count)):
-        before.append((path, engine.save(refs, path, earlier=Earlier(*before[0]) if before else None)))
+        before.append((path, subjects.saves.save(engine, refs, path, Earlier(*before[0]) if before else None)))
     engine = engine_session.restart(engine)
     after = [(path, engine.save(refs, path, earlier=Earlier(*before[0])))
              for path in (workdir / f"after-{i}.tar" for i in range(count))]

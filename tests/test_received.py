@@ -4,6 +4,7 @@ repeats: all of the earlier save, part of it, more, less, or nothing."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import random
 from pathlib import Path
@@ -15,10 +16,18 @@ from harness.engines.received import Earlier, Received
 EARLIER = random.Random(7).randbytes(3 * (1 << 20) + 12345)
 
 
+VARYING = 0
+"""Pieces of changing sizes, larger and smaller than the one before, as a body read a MiB at a time gives them."""
+
+
 def _receive(dest: Path, data: bytes, earlier: Earlier | None, piece: int) -> str:
+    sizes = itertools.cycle([1 << 20, 1000, (1 << 20) - 77, 1, 70_000] if piece == VARYING else [piece])
     with Received(dest, earlier) as out:
-        for i in range(0, len(data), piece):
-            out.write(memoryview(data)[i:i + piece])
+        i = 0
+        while i < len(data):
+            size = next(sizes)
+            out.write(memoryview(data)[i:i + size])
+            i += size
         return out.close()
 
 
@@ -33,7 +42,7 @@ def earlier(tmp_path: Path) -> Earlier:
     return Earlier(path, _sha(EARLIER))
 
 
-@pytest.mark.parametrize("piece", [1 << 20, 32768, 1000003])
+@pytest.mark.parametrize("piece", [1 << 20, 32768, 1000003, VARYING])
 @pytest.mark.parametrize("name, data", [
     ("the same", EARLIER),
     ("a byte changed in the middle", EARLIER[:2_000_000] + b"X" + EARLIER[2_000_001:]),

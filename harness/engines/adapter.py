@@ -27,11 +27,11 @@ import requests.exceptions
 from docker.constants import MINIMUM_DOCKER_API_VERSION
 from docker.tls import TLSConfig
 
+from harness.engines.body import BodyCut, BodyError, body_pieces
 from harness.engines.identity import Identity, identify
 from harness.engines.received import Earlier, Received
 from harness.engines.spec import EngineSpec
 from harness.errors import EngineError, EngineUnavailable, ImageNotFound
-from harness.tar.streams import CHUNK
 
 DEFAULT_TIMEOUT = 600
 LIST_TRIES = 30
@@ -46,11 +46,15 @@ def translated(engine: str | None, ref: str | None = None) -> Iterator[None]:
         if isinstance(e, docker.errors.NotFound) and ref is not None:  # ImageNotFound is a NotFound
             raise ImageNotFound(ref, engine=engine, detail=str(e.explanation or "")[:300] or None) from e
         raise EngineError(f"API error {e.status_code}: {e.explanation or e}", engine=engine) from e
+    except BodyCut as e:
+        raise EngineUnavailable(f"connection lost: {e}", engine=engine, hint="is the engine running?") from e
+    except BodyError as e:
+        raise EngineError(f"unreadable response: {e}", engine=engine) from e
     except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError,
             ConnectionError, FileNotFoundError) as e:
         raise EngineUnavailable(f"connection lost: {type(e).__name__}", engine=engine,
                                 hint="is the engine running?") from e
-    except requests.exceptions.Timeout as e:
+    except (requests.exceptions.Timeout, TimeoutError) as e:
         raise EngineUnavailable("timed out", engine=engine) from e
     except docker.errors.DockerException as e:
         raise EngineUnavailable(str(e).splitlines()[0][:300], engine=engine) from e
@@ -175,11 +179,13 @@ class Engine:
         if platform is not None:
             params["platform"] = _platform_param(platform)
         with self._busy("save"), translated(self.id, ", ".join(names)):
-            resp = self.api._get(self.api._url("/images/get"), params=params, stream=True)
+            # the engine closing the connection after the body lets `body_pieces` read it a MiB per call
+            resp = self.api._get(self.api._url("/images/get"), params=params, stream=True,
+                                 headers={"Connection": "close"})
             self.api._raise_for_status(resp)
-            with Received(dest, earlier) as out:
-                for chunk in resp.iter_content(CHUNK):
-                    out.write(memoryview(chunk))
+            with resp, Received(dest, earlier) as out:
+                for piece in body_pieces(resp):
+                    out.write(piece)
                 return out.close()
 
     def load(self, archive: Path | IO[bytes], *, platform: str | None = None) -> list[str]:

@@ -36,9 +36,14 @@ class Received:
 
     def __init__(self, dest: Path, earlier: Earlier | None = None) -> None:
         self._dest = dest
+        self._twin: io.FileIO | None = None
+        if earlier is not None:
+            try:
+                self._twin = io.FileIO(earlier.path, "rb")
+            except FileNotFoundError:  # removed meanwhile (a save another process kept): as without one
+                earlier = None
         self._earlier = earlier
-        self._twin: io.FileIO | None = io.FileIO(earlier.path, "rb") if earlier else None
-        self._twin_buf = bytearray()  # the earlier save's bytes beside each piece received, of its size
+        self._twin_buf = bytearray()  # the earlier save's bytes beside each piece received (grown to the largest)
         self._agreed = 0  # bytes equal to the earlier save's so far
         self._out: io.FileIO | None = None if earlier else io.FileIO(dest, "wb")
         self._digest = hashlib.sha256()
@@ -53,11 +58,11 @@ class Received:
 
     def write(self, data: memoryview) -> None:
         if self._twin is not None:
-            if len(data) != len(self._twin_buf):  # pieces come in one size (dockerd's chunks) but the last
+            if len(data) > len(self._twin_buf):
                 self._twin_buf = bytearray(len(data))
-            n = self._twin.readinto(self._twin_buf)
-            # a bytearray against a memoryview compares with memcmp; two memoryviews, byte by byte
-            if n == len(data) and self._twin_buf == data:
+            n = self._twin.readinto(memoryview(self._twin_buf)[:len(data)])
+            # startswith compares with memcmp; two memoryviews compare byte by byte
+            if n == len(data) and self._twin_buf.startswith(data):
                 self._agreed += n
                 return
             self._part()

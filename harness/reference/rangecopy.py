@@ -1,4 +1,4 @@
-"""A byte range of one file into another: by the kernel, or read, hashed and written by the caller.
+"""A byte range of one file into another (by the kernel, or read, hashed and written by the caller), or hashed.
 
 A blob whose digest is known already is copied by ``os.copy_file_range``,
 inside the kernel, without its bytes reaching Python (filesystems that
@@ -52,7 +52,12 @@ def copy_range(src: int, offset: int, size: int, dst: int, dst_offset: int) -> N
         done += n
 
 
-def _copy_through_user_space(src: int, offset: int, size: int, dst: int, dst_offset: int,
+def hash_range(src: int, offset: int, size: int, h: hashlib._Hash) -> None:
+    """Feed `size` bytes of file descriptor `src` from `offset` to `h`."""
+    _copy_through_user_space(src, offset, size, None, 0, h)
+
+
+def _copy_through_user_space(src: int, offset: int, size: int, dst: int | None, dst_offset: int,
                              h: hashlib._Hash | None = None) -> None:
     buf = bytearray(CHUNK)
     view = memoryview(buf)
@@ -64,6 +69,6 @@ def _copy_through_user_space(src: int, offset: int, size: int, dst: int, dst_off
         if h is not None:
             h.update(view[:n])
         written = 0
-        while written < n:
+        while dst is not None and written < n:
             written += os.pwrite(dst, view[written:n], dst_offset + done + written)
         done += n

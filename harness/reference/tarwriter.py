@@ -17,7 +17,7 @@ from typing import IO, BinaryIO
 
 from harness.tar.blocks import BLOCK
 from harness.tar.streams import CHUNK, readinto
-from harness.reference.rangecopy import copy_range
+from harness.reference.rangecopy import copy_range, hash_range
 
 _OCTAL_LIMIT = 8 ** 11  # the largest value an 11-digit octal field holds, plus one
 
@@ -144,3 +144,49 @@ class CanonicalTar:
     def _pad(self, size: int) -> None:
         if size % BLOCK:
             self._f.write(b"\0" * (BLOCK - size % BLOCK))
+
+
+class Unsized(Exception):
+    """A member's size is not known before its bytes: a `DigestTar` cannot hash it in order."""
+
+
+class _Hashing:
+    """What a `DigestTar` writes into: nothing but a sha256."""
+
+    def __init__(self) -> None:
+        self.sha256 = hashlib.sha256()
+        self._written = 0
+
+    def write(self, data: bytes | memoryview) -> None:
+        self.sha256.update(data)
+        self._written += len(data)
+
+    def tell(self) -> int:
+        return self._written
+
+
+class DigestTar(CanonicalTar):
+    """The canonical tar's bytes hashed as they are formed, nothing written: a blob that is a range of a file
+    is read and hashed once (no copy of it lands in the page cache).  A member whose size is not known before
+    its bytes, and a member reserved for its caller, raise `Unsized`."""
+
+    def __init__(self, epoch: int) -> None:
+        self._out = _Hashing()
+        super().__init__(self._out, epoch)  # type: ignore[arg-type]  # write and tell: all that is not overridden uses
+
+    def stream(self, name: str, src: IO[bytes], size: int | None) -> tuple[str, int]:
+        if size is None:
+            raise Unsized(name)
+        return super().stream(name, src, size)
+
+    def copy(self, name: str, src: int, offset: int, size: int) -> None:
+        self._f.write(ustar_header(name, typeflag=REGTYPE, mode=0o644, size=size, mtime=self._epoch))
+        hash_range(src, offset, size, self._out.sha256)
+        self._pad(size)
+
+    def reserve(self, name: str, size: int) -> tuple[int, int]:
+        raise Unsized(name)
+
+    def digest(self) -> str:
+        """``sha256:<hex>`` of the archive, once `close` has been called."""
+        return "sha256:" + self._out.sha256.hexdigest()

@@ -144,7 +144,9 @@ Refused, in either version (`harness.reference.carry`)
 
 from __future__ import annotations
 
+import hashlib
 import os
+import tempfile
 from typing import Literal
 
 from harness.errors import HarnessError, UsageError
@@ -153,12 +155,12 @@ from harness.reference.blobs import BlobWriter
 from harness.reference.carry import check_carriable, check_missing
 from harness.reference.layout import LayoutWriter, canonical_json
 from harness.reference.legacylayout import write_legacy
-from harness.reference.tarwriter import CanonicalTar
+from harness.reference.tarwriter import CanonicalTar, DigestTar, Unsized
 
 Layout = Literal["docker", "oci", "legacy"]
 LAYOUTS: tuple[Layout, ...] = ("docker", "oci", "legacy")
 
-__all__ = ["LAYOUTS", "Layout", "canonical_json", "resolve_epoch", "write_reference"]
+__all__ = ["LAYOUTS", "Layout", "canonical_json", "reference_digest", "resolve_epoch", "write_reference"]
 
 
 def resolve_epoch(epoch: int | None) -> int:
@@ -185,27 +187,14 @@ def write_reference(archive: Archive, out: str | os.PathLike[str], *, layout: La
     `DigestMismatch`, a file that cannot be written `HarnessError`) the
     partial file is removed and nothing is left at `out`.
     """
-    if layout not in LAYOUTS:
-        raise UsageError(f"unknown layout {layout!r} (choose from {', '.join(LAYOUTS)})")
-    if keep_compression and layout == "legacy":
-        raise UsageError("--keep-compression needs an OCI layout: the legacy layout stores layer.tar uncompressed")
-    check_carriable(archive, layout)
+    _check_form(archive, layout, keep_compression)
     out = os.fspath(out)
     partial = out + ".partial"
     created = False
     try:
         with open(partial, "xb") as f:
             created = True
-            tar = CanonicalTar(f, resolve_epoch(epoch))
-            with BlobWriter(tar) as blobs:
-                if layout == "legacy":
-                    write_legacy(tar, blobs, archive)
-                else:
-                    LayoutWriter(tar, blobs, archive, keep_compression=keep_compression).write(
-                        with_manifest_json=layout == "docker")
-                blobs.finish()
-            check_missing(archive.problems)  # settling the readers' deferred checks: the writing did most
-            tar.close()
+            _write(CanonicalTar(f, resolve_epoch(epoch)), archive, layout, keep_compression)
         os.replace(partial, out)
     except BaseException as e:
         if created and os.path.exists(partial):
@@ -213,3 +202,46 @@ def write_reference(archive: Archive, out: str | os.PathLike[str], *, layout: La
         if isinstance(e, OSError):
             raise HarnessError(f"cannot write {e.filename2 or e.filename or out}: {e.strerror or e}") from e
         raise
+
+
+def reference_digest(archive: Archive, scratch: str | os.PathLike[str], *, layout: Layout = "docker",
+                     keep_compression: bool = False, epoch: int | None = None) -> str:
+    """``sha256:<hex>`` of the archive `write_reference` writes of `archive`, with the same checks and refusals.
+
+    The canonical bytes are hashed as they are formed, and nothing is written, when every member's size is
+    known before its bytes (every layer stored as it will be written, every blob hashed by the reader): a
+    1 GiB image is then read once, not copied into a new file and read again.  Otherwise (a layer to
+    inflate) the archive is written in a temporary directory under `scratch`, hashed and removed.
+    """
+    _check_form(archive, layout, keep_compression)
+    tar = DigestTar(resolve_epoch(epoch))
+    try:
+        _write(tar, archive, layout, keep_compression)
+        return tar.digest()
+    except Unsized:
+        pass
+    with tempfile.TemporaryDirectory(dir=scratch, prefix="canonical-") as tmp:
+        out = os.path.join(tmp, "canonical.tar")
+        write_reference(archive, out, layout=layout, keep_compression=keep_compression, epoch=epoch)
+        with open(out, "rb") as f:
+            return "sha256:" + hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _check_form(archive: Archive, layout: Layout, keep_compression: bool) -> None:
+    if layout not in LAYOUTS:
+        raise UsageError(f"unknown layout {layout!r} (choose from {', '.join(LAYOUTS)})")
+    if keep_compression and layout == "legacy":
+        raise UsageError("--keep-compression needs an OCI layout: the legacy layout stores layer.tar uncompressed")
+    check_carriable(archive, layout)
+
+
+def _write(tar: CanonicalTar, archive: Archive, layout: Layout, keep_compression: bool) -> None:
+    with BlobWriter(tar) as blobs:
+        if layout == "legacy":
+            write_legacy(tar, blobs, archive)
+        else:
+            LayoutWriter(tar, blobs, archive, keep_compression=keep_compression).write(
+                with_manifest_json=layout == "docker")
+        blobs.finish()
+    check_missing(archive.problems)  # settling the readers' deferred checks: the writing did most
+    tar.close()
