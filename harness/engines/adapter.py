@@ -19,6 +19,7 @@ from contextlib import contextmanager, nullcontext
 from functools import cached_property
 from pathlib import Path
 from typing import IO, Any, Iterator
+from urllib.parse import urlencode, urlsplit
 
 import docker
 import docker.auth
@@ -26,11 +27,13 @@ import docker.errors
 import requests.exceptions
 from docker.constants import MINIMUM_DOCKER_API_VERSION
 from docker.tls import TLSConfig
+from docker.utils.json_stream import json_stream
 
 from harness.engines.body import BodyCut, BodyError, body_pieces
 from harness.engines.identity import Identity, identify
 from harness.engines.received import Earlier, Received
 from harness.engines.spec import EngineSpec
+from harness.engines.upload import post_file
 from harness.errors import EngineError, EngineUnavailable, ImageNotFound
 
 DEFAULT_TIMEOUT = 600
@@ -179,12 +182,14 @@ class Engine:
         if platform is not None:
             params["platform"] = _platform_param(platform)
         with self._busy("save"), translated(self.id, ", ".join(names)):
-            # the engine closing the connection after the body lets `body_pieces` read it a MiB per call
+            # on a unix socket, the engine closing the connection after the body lets `body_pieces` read it a MiB
+            # per call (over ssh's stdio bridge, asking for that cut saves short)
+            direct = self.spec.endpoint.startswith("unix://")
             resp = self.api._get(self.api._url("/images/get"), params=params, stream=True,
-                                 headers={"Connection": "close"})
+                                 headers={"Connection": "close"} if direct else None)
             self.api._raise_for_status(resp)
             with resp, Received(dest, earlier) as out:
-                for piece in body_pieces(resp):
+                for piece in body_pieces(resp, direct=direct):
                     out.write(piece)
                 return out.close()
 
@@ -192,7 +197,9 @@ class Engine:
         """`docker load`; returns what the engine says it loaded (tags or image IDs).  `platform` as for `save`
         (``docker load --platform``)."""
         with self._busy("load"), translated(self.id):
-            if platform is None:
+            if isinstance(archive, Path) and self.spec.endpoint.startswith("unix://"):
+                out = self._load_by_sendfile(archive, platform)
+            elif platform is None:
                 if isinstance(archive, Path):
                     with open(archive, "rb") as f:
                         out = self.api.load_image(f)
@@ -212,6 +219,22 @@ class Engine:
                 if stream.startswith(prefix):
                     loaded.extend(s.strip() for s in stream[len(prefix):].split(",") if s.strip())
         return loaded
+
+    def _load_by_sendfile(self, archive: Path, platform: str | None) -> list[dict[str, Any]]:
+        """`load` of a file on a unix socket (`upload`): the messages the engine answers with."""
+        params = {"quiet": "0", **({"platform": _platform_param(platform)} if platform is not None else {})}
+        target = f"{urlsplit(self.api._url('/images/load')).path}?{urlencode(params)}"
+        with open(archive, "rb") as f:
+            status, body = post_file(self.spec.endpoint[len("unix://"):], target, f, self.api.timeout,
+                                     {"User-Agent": self.api.headers.get("User-Agent", "")})
+        text = body.decode("utf-8", "replace")
+        if status >= 400:  # worded as the SDK's APIError is, through `translated`
+            try:
+                message = json.loads(text)["message"]
+            except (ValueError, KeyError, TypeError):
+                message = text.strip()
+            raise EngineError(f"API error {status}: {message or status}", engine=self.id)
+        return list(json_stream([text]))
 
     def tag(self, ref: str, repository: str, tag: str) -> None:
         with translated(self.id, ref):

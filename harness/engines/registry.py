@@ -161,7 +161,9 @@ def start_registry(engine: Engine, port: int, cache: Path, label: str,
     """Run the registry on `engine` with host networking at 127.0.0.1:`port`."""
     image = ensure_image(engine, cache, image_repo)
     container = (
-        DockerContainer(image, docker_client_kw={"environment": {"DOCKER_HOST": engine.spec.endpoint}})
+        # over ssh through the ssh binary, as the adapter connects (the user's ssh config and known hosts)
+        DockerContainer(image, docker_client_kw={"environment": {"DOCKER_HOST": engine.spec.endpoint},
+                                                 "use_ssh_client": engine.spec.endpoint.startswith("ssh://")})
         .with_env("REGISTRY_HTTP_ADDR", f"127.0.0.1:{port}")
         .with_kwargs(network_mode="host", labels={"imgharness.run": label})
         .waiting_for(LoopbackHTTPWait(port))
