@@ -70,3 +70,11 @@ def test_without_an_earlier_save_every_byte_is_written_and_hashed(tmp_path: Path
     dest = tmp_path / "first.tar"
     assert _receive(dest, EARLIER, None, 32768) == _sha(EARLIER)
     assert dest.read_bytes() == EARLIER
+
+
+def test_an_earlier_save_removed_meanwhile_is_no_earlier_save(tmp_path: Path) -> None:
+    """A save another process kept may be gone by the time a save is compared with it."""
+    dest = tmp_path / "save.tar"
+    gone = Earlier(tmp_path / "removed.tar", _sha(b"what it held"))
+    assert _receive(dest, EARLIER, gone, 32768) == _sha(EARLIER)
+    assert dest.read_bytes() == EARLIER
