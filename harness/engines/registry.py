@@ -10,6 +10,7 @@ registries.conf.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -156,15 +157,35 @@ class Registry:
             return False
 
 
+def _client_kw(engine: Engine, certs: Path) -> dict[str, Any]:
+    """What testcontainers' client needs to reach the engine as the adapter does: over ssh through the ssh binary
+    (the user's ssh config and known hosts: paramiko refuses hosts it does not know), over TLS with the spec's
+    files, which docker-py's environment takes only as ``DOCKER_CERT_PATH/{ca,cert,key}.pem``; the adapter's API
+    version, so that making the client asks the engine nothing."""
+    spec = engine.spec
+    env = {"DOCKER_HOST": spec.endpoint}
+    if spec.tls is not None:
+        where = certs / hashlib.sha256(repr(spec.tls).encode()).hexdigest()[:16]
+        where.mkdir(parents=True, exist_ok=True)
+        for name, path in (("ca.pem", spec.tls.ca_cert), ("cert.pem", spec.tls.client_cert),
+                           ("key.pem", spec.tls.client_key)):
+            link = where / name
+            if path and not link.exists():
+                link.symlink_to(os.path.abspath(path))
+        env.update(DOCKER_CERT_PATH=str(where), DOCKER_TLS_VERIFY="1" if spec.tls.verify else "")
+    return {"environment": env, "use_ssh_client": spec.endpoint.startswith("ssh://"), "version": engine.api.api_version}
+
+
 def start_registry(engine: Engine, port: int, cache: Path, label: str,
                    image_repo: str = IMAGE_REPO) -> tuple[Registry, DockerContainer]:
     """Run the registry on `engine` with host networking at 127.0.0.1:`port`."""
     image = ensure_image(engine, cache, image_repo)
+    container = DockerContainer(image, docker_client_kw=_client_kw(engine, cache / "registry-tls"))
+    if engine.spec.tls is not None and engine.spec.tls.ca_cert:
+        # the engine's own CA, never REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE in its place (as `api_client` does)
+        container.get_docker_client().client.api.trust_env = False
     container = (
-        # over ssh through the ssh binary, as the adapter connects (the user's ssh config and known hosts)
-        DockerContainer(image, docker_client_kw={"environment": {"DOCKER_HOST": engine.spec.endpoint},
-                                                 "use_ssh_client": engine.spec.endpoint.startswith("ssh://")})
-        .with_env("REGISTRY_HTTP_ADDR", f"127.0.0.1:{port}")
+        container.with_env("REGISTRY_HTTP_ADDR", f"127.0.0.1:{port}")
         .with_kwargs(network_mode="host", labels={"imgharness.run": label})
         .waiting_for(LoopbackHTTPWait(port))
     )
