@@ -184,7 +184,7 @@ class Engine:
         with self._busy("save"), translated(self.id, ", ".join(names)):
             # on a unix socket, the engine closing the connection after the body lets `body_pieces` read it a MiB
             # per call (over ssh's stdio bridge, asking for that cut saves short)
-            direct = self.spec.endpoint.startswith("unix://")
+            direct = self._unix_socket is not None
             resp = self.api._get(self.api._url("/images/get"), params=params, stream=True,
                                  headers={"Connection": "close"} if direct else None)
             self.api._raise_for_status(resp)
@@ -197,8 +197,8 @@ class Engine:
         """`docker load`; returns what the engine says it loaded (tags or image IDs).  `platform` as for `save`
         (``docker load --platform``)."""
         with self._busy("load"), translated(self.id):
-            if isinstance(archive, Path) and self.spec.endpoint.startswith("unix://"):
-                out = self._load_by_sendfile(archive, platform)
+            if isinstance(archive, Path) and self._unix_socket is not None:
+                out = self._load_by_sendfile(self._unix_socket, archive, platform)
             elif platform is None:
                 if isinstance(archive, Path):
                     with open(archive, "rb") as f:
@@ -220,12 +220,18 @@ class Engine:
                     loaded.extend(s.strip() for s in stream[len(prefix):].split(",") if s.strip())
         return loaded
 
-    def _load_by_sendfile(self, archive: Path, platform: str | None) -> list[dict[str, Any]]:
+    @property
+    def _unix_socket(self) -> str | None:
+        """The engine's unix socket, where saves and loads move their bytes themselves (`body`, `upload`)."""
+        endpoint = self.spec.endpoint
+        return endpoint[len("unix://"):] if endpoint.startswith("unix://") else None
+
+    def _load_by_sendfile(self, socket_path: str, archive: Path, platform: str | None) -> list[dict[str, Any]]:
         """`load` of a file on a unix socket (`upload`): the messages the engine answers with."""
         params = {"quiet": "0", **({"platform": _platform_param(platform)} if platform is not None else {})}
         target = f"{urlsplit(self.api._url('/images/load')).path}?{urlencode(params)}"
         with open(archive, "rb") as f:
-            status, body = post_file(self.spec.endpoint[len("unix://"):], target, f, self.api.timeout,
+            status, body = post_file(socket_path, target, f, self.api.timeout,
                                      {"User-Agent": self.api.headers.get("User-Agent", "")})
         text = body.decode("utf-8", "replace")
         if status >= 400:  # worded as the SDK's APIError is, through `translated`
