@@ -271,10 +271,10 @@ class Engine:
             return False
         return True
 
-    def containers(self) -> list[dict[str, Any]]:
-        """Every container the engine has, running or not."""
+    def containers(self, label: str | None = None) -> list[dict[str, Any]]:
+        """Every container the engine has, running or not; with `label` (``key=value``), those labelled so."""
         with translated(self.id):
-            return list(self.api.containers(all=True))
+            return list(self.api.containers(all=True, filters={"label": label} if label else None))
 
     def remove_container(self, container_id: str) -> None:
         """Remove a container (running or not) and its anonymous volumes. Callers only remove what they created."""

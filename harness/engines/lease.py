@@ -69,19 +69,29 @@ class FarmLease:
                 owned["engines"] = sorted(set(owned["engines"]) | {i for i, s in started.items() if s.healthy})
                 self.owned.write_text(json.dumps(owned))
                 statuses = [started.get(s.id, s) for s in statuses]
-            self.leases.mkdir(parents=True, exist_ok=True)
-            pid = os.getpid()
-            (self.leases / self.token).write_text(json.dumps([pid, daemon.start_time(pid)]))
+            self._hold()
             return statuses
+
+    def join(self) -> None:
+        """Hold a lease without starting an engine: a process that shares only the registry (on the user's
+        own engine) keeps it running for as long as it needs it."""
+        with self._locked():
+            self._hold()
+
+    def _hold(self) -> None:
+        self.leases.mkdir(parents=True, exist_ok=True)
+        pid = os.getpid()
+        (self.leases / self.token).write_text(json.dumps([pid, daemon.start_time(pid)]))
 
     @property
     def holds(self) -> bool:
         """True while this process's lease file exists."""
         return (self.leases / self.token).exists()
 
-    def registry(self, host: Engine | None = None, image_repo: str | None = None) -> Registry:
+    def registry(self, host: Engine | None = None, image_repo: str | None = None, label: str | None = None) -> Registry:
         """The shared registry, started by the first process that needs it: on `host` if given
-        (the user's own engines), else on the farm's registry-host daemon, which no test restarts."""
+        (the user's own engines), else on the farm's registry-host daemon, which no test restarts.  Its container
+        is labelled ``imgharness.run=<label>`` (default: this lease's token)."""
         with self._locked():
             try:
                 reg = Registry(**json.loads(self.registry_file.read_text()))
@@ -100,7 +110,7 @@ class FarmLease:
                     owned["engines"] = sorted(set(owned["engines"]) | {REGISTRY_HOST})
                 host = own = Engine(st.spec())
             try:
-                reg, _ = start_registry(host, self.farm.registry_port, self.farm.cache, self.token,
+                reg, _ = start_registry(host, self.farm.registry_port, self.farm.cache, label or self.token,
                                         image_repo=image_repo or IMAGE_REPO)
             finally:
                 if own is not None:
@@ -110,11 +120,12 @@ class FarmLease:
             self.owned.write_text(json.dumps(owned))
             return reg
 
-    def release(self) -> None:
+    def release(self) -> bool:
+        """Give this lease back; True when it was the last, and what leases started has been stopped."""
         with self._locked():
             (self.leases / self.token).unlink(missing_ok=True)
             if self._live_leases():
-                return
+                return False
             owned = self._owned()
             if owned.get("registry") and self.registry_file.exists():
                 try:
@@ -125,3 +136,4 @@ class FarmLease:
             if owned["engines"]:
                 self.farm.down(owned["engines"])
             self.owned.unlink(missing_ok=True)
+            return True

@@ -90,8 +90,11 @@ class EngineSession:
         """The shared registry; started again if it went away."""
         if self._registry is None or not self._registry.ready():
             host = None if self.use_farm else self._user_docker_engine()
+            if host is not None and not self._lease().holds:
+                self._lease().join()  # the last worker to give its lease back stops the registry, none before
             self._registry = self._lease().registry(host, image_repo=None if self.use_farm
-                                                    else f"{self.namespace}/registry")
+                                                    else f"{self.namespace}/registry",
+                                                    label=None if self.use_farm else self.namespace)
         return self._registry
 
     def _user_docker_engine(self) -> Engine:
@@ -105,12 +108,16 @@ class EngineSession:
                 return candidate
         raise HarnessError("no reachable Docker engine to run the registry on")
 
-    def clean_up(self, settle: float = 3.0) -> dict[str, list[str]]:
-        """Remove every reference this run created (and only those) from every engine it used.
+    def clean_up(self, settle: float = 3.0, *, containers: bool = False) -> dict[str, list[str]]:
+        """Remove every reference this run created (and only those) from every engine it used; with
+        `containers`, first every container labelled with the run's namespace (the registry on a user's
+        engine, which may still exist when Ctrl-C cut its start short, before we learnt its id: it holds
+        its image's tag).
 
         Through a fresh connection (after Ctrl-C the adapter's own may have been cut mid-request),
         and until nothing new of ours has appeared for `settle` seconds: a load or pull cut short
-        on our side still finishes on the daemon's, and may tag its image after a first sweep."""
+        on our side still finishes on the daemon's, and may tag its image after a first sweep; a
+        container create cut short may still create it."""
         removed: dict[str, list[str]] = {}
         for engine_id, used in self.engines.items():
             try:
@@ -120,6 +127,12 @@ class EngineSession:
             try:
                 quiet_since = time.monotonic()
                 while time.monotonic() - quiet_since < settle:
+                    for container in engine.containers(f"imgharness.run={self.namespace}") if containers else []:
+                        try:
+                            engine.remove_container(container["Id"])
+                            quiet_since = time.monotonic()
+                        except HarnessError:
+                            continue  # being removed already; listed again in the next sweep if not
                     refs = [t for image in engine.images() for t in image.get("RepoTags") or []
                             if owned_by_run(t, self.namespace) and t not in removed.get(engine_id, [])]
                     for ref in refs:
@@ -141,10 +154,9 @@ class EngineSession:
         what only a stopped registry container was still holding."""
         try:
             self.clean_up()
-            if self.lease is not None:
-                self.lease.release()
+            last = self.lease.release() if self.lease is not None else True
             if not self.use_farm:
-                self.clean_up()
+                self.clean_up(containers=last)
         finally:
             for engine in self.engines.values():
                 engine.close()
