@@ -137,7 +137,8 @@ class ReadContext:
         try:
             return inflated_digests.digest_of(
                 inflated_digests.key_of(e.digest, e.size),
-                lambda: hash_all(lambda: cast(IO[bytes], ReadAhead(inflate(opener(), e.compression, size=e.size))))[0])
+                lambda: hash_all(lambda: cast(IO[bytes], ReadAhead(inflate(opener(), e.compression, size=e.size))))
+            ).digest
         except MalformedArchive as err:
             raise MalformedArchive(f"{check.context} ({e.name}): {err.message}", path=self.index.path,
                                    hint=err.hint) from err

@@ -35,7 +35,7 @@ from harness.archive.tarindex import EntryOpener, FileIdentity, file_identity
 from harness.errors import ArchiveError, DigestMismatch
 from harness.image import Blob, Compression, Layer, Opener
 from harness.reference.rangecopy import copy_hashed
-from harness.reference.tarwriter import CanonicalTar
+from harness.reference.tarwriter import CanonicalTar, Unsized
 
 
 class BlobWriter:
@@ -63,8 +63,7 @@ class BlobWriter:
             if layer.compression is Compression.NONE:  # the stored blob is the layer tar: its digest the diff_id
                 _expect(f"{what} (uncompressed)", layer.diff_id, layer.digest)
             else:
-                self._check(f"{what} (uncompressed)", layer.diff_id, inflated.digest_of,
-                            inflated.key_of(layer.digest, layer.size), lambda: hash_all(_tar_of(layer))[0])
+                self._check_inflated(f"{what} (uncompressed)", layer)
             return size
         return self._write(name, layer, layer.diff_id, f"{what} (uncompressed)", compressed=False)
 
@@ -96,15 +95,21 @@ class BlobWriter:
                 self._check(what, expected, copy_hashed, fd, opener.offset, opener.size,
                             *self._tar.reserve(name, opener.size))
             return opener.size
-        known = source.size if compressed or source.compression is Compression.NONE else None
+        inflating = not compressed and source.compression is not Compression.NONE
+        known = _inflated_size(source) if inflating else source.size
         with source.compressed() if compressed else _tar_of(source)() as src:
             digest, size = self._tar.stream(name, src, known)
-        if not compressed and source.compression is not Compression.NONE:  # inflated in full: no need again
-            inflated.remember(inflated.key_of(source.digest, source.size), digest)
+        if inflating:  # inflated in full: no need again
+            inflated.remember(inflated.key_of(source.digest, source.size), inflated.Inflated(digest, size))
         _expect(what, expected, digest)
         if known is not None and size != known:
             raise DigestMismatch(what, f"{known} bytes", f"{size} bytes")
         return size
+
+    def _check_inflated(self, what: str, layer: Layer) -> None:
+        """`finish` checks that the compressed `layer` inflates to its diff_id (inflated in the pool meanwhile)."""
+        self._check(what, layer.diff_id, lambda: inflated.digest_of(
+            inflated.key_of(layer.digest, layer.size), lambda: hash_all(_tar_of(layer))).digest)
 
     def _fd(self, opener: EntryOpener) -> int:
         """The archive file, opened once; it must still be the file the reader indexed."""
@@ -122,6 +127,35 @@ class BlobWriter:
         self._checks.append((what, expected, self._pool.submit(digest, *args)))
 
 
+class StandInBlobs(BlobWriter):
+    """Writes, in place of each blob's bytes, the digest this process has already verified them to have (the
+    reader hashed the stored bytes, or inflated the layer), and reads nothing: the canonical tar so formed (a
+    `SkeletonTar`) names every byte of the real one, blobs by their digests.  A blob whose digest is not known
+    yet raises `Unsized`; one known to differ from the digest it is written under, `DigestMismatch`, as
+    writing it would."""
+
+    def _write(self, name: str, source: Layer | _Stored, expected: str, what: str, *, compressed: bool) -> int:
+        digest, size = _verified(source, compressed)
+        _expect(what, expected, digest)
+        self._tar.stand_in(name, digest, size)  # type: ignore[attr-defined]
+        return size
+
+    def _check_inflated(self, what: str, layer: Layer) -> None:
+        _expect(what, layer.diff_id, _verified(layer, False)[0])
+
+
+def _verified(source: Layer | _Stored, compressed: bool) -> tuple[str, int]:
+    """The digest and size of what `BlobWriter._write` would write of `source`, when this process knows them
+    from reading its bytes (`Unsized` when it does not)."""
+    opener = getattr(source, "opener", None)
+    if compressed or source.compression is Compression.NONE:
+        if isinstance(opener, EntryOpener) and opener.hashed:
+            return source.digest, opener.size
+    elif isinstance(source, ArchiveLayer) and (seen := inflated.known(source.inflated_key)) is not None:
+        return seen.digest, seen.size
+    raise Unsized(source.digest)
+
+
 @dataclass(frozen=True)
 class _Stored:
     """A blob of a non-image manifest, seen as the writer sees a layer it keeps as stored."""
@@ -135,6 +169,15 @@ class _Stored:
         return self.opener()
 
     uncompressed = compressed
+
+
+def _inflated_size(layer: Layer | _Stored) -> int | None:
+    """The length of a compressed layer's tar, when this process has inflated that blob before (a reader
+    checking the layer's diff_id, as it does before anything is written of it); else unknown until inflated."""
+    if not isinstance(layer, ArchiveLayer):
+        return None
+    seen = inflated.known(layer.inflated_key)
+    return seen.size if seen is not None else None
 
 
 def _tar_of(layer: Any) -> Opener:

@@ -147,15 +147,16 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import threading
 from typing import Literal
 
 from harness.errors import HarnessError, UsageError
 from harness.image import Archive
-from harness.reference.blobs import BlobWriter
+from harness.reference.blobs import BlobWriter, StandInBlobs
 from harness.reference.carry import check_carriable, check_missing
 from harness.reference.layout import LayoutWriter, canonical_json
 from harness.reference.legacylayout import write_legacy
-from harness.reference.tarwriter import CanonicalTar, DigestTar, Unsized
+from harness.reference.tarwriter import CanonicalTar, DigestTar, SkeletonTar, Unsized
 
 Layout = Literal["docker", "oci", "legacy"]
 LAYOUTS: tuple[Layout, ...] = ("docker", "oci", "legacy")
@@ -208,12 +209,41 @@ def reference_digest(archive: Archive, scratch: str | os.PathLike[str], *, layou
                      keep_compression: bool = False, epoch: int | None = None) -> str:
     """``sha256:<hex>`` of the archive `write_reference` writes of `archive`, with the same checks and refusals.
 
-    The canonical bytes are hashed as they are formed, and nothing is written, when every member's size is
-    known before its bytes (every layer stored as it will be written, every blob hashed by the reader): a
-    1 GiB image is then read once, not copied into a new file and read again.  Otherwise (a layer to
-    inflate) the archive is written in a temporary directory under `scratch`, hashed and removed.
+    Worked out once per process per canonical form: when this process knows the digest of every blob the
+    form holds (the reader hashed it or inflated it), the form's skeleton (`SkeletonTar`: the archive with
+    each blob's digest in place of its bytes) is hashed first, and a form seen before is not formed again,
+    whichever archive it came from (an engine's save of an image and the image as it came).  Else the
+    canonical bytes are hashed as they are formed, and nothing is written, when every member's size is
+    known before its bytes (every layer stored as it will be written or inflated before, every blob
+    hashed by the reader): a 1 GiB image is then read once, not copied into a new file and read again.
+    Otherwise the archive is written in a temporary directory under `scratch`, hashed and removed.
     """
     _check_form(archive, layout, keep_compression)
+    skeleton = SkeletonTar(resolve_epoch(epoch))
+    try:
+        _write(skeleton, archive, layout, keep_compression, StandInBlobs)
+        key: str | None = skeleton.digest()
+    except Unsized:
+        key = None
+    with _lock:
+        if key is not None and key in _digests:
+            return _digests[key]
+    digest = _reference_digest(archive, scratch, layout, keep_compression, epoch)
+    if key is not None:
+        with _lock:
+            if len(_digests) >= MAX_FORMS:
+                del _digests[next(iter(_digests))]
+            _digests[key] = digest
+    return digest
+
+
+MAX_FORMS = 1024
+_lock = threading.Lock()
+_digests: dict[str, str] = {}  # skeleton digest → canonical digest
+
+
+def _reference_digest(archive: Archive, scratch: str | os.PathLike[str], layout: Layout, keep_compression: bool,
+                      epoch: int | None) -> str:
     tar = DigestTar(resolve_epoch(epoch))
     try:
         _write(tar, archive, layout, keep_compression)
@@ -235,8 +265,9 @@ def _check_form(archive: Archive, layout: Layout, keep_compression: bool) -> Non
     check_carriable(archive, layout)
 
 
-def _write(tar: CanonicalTar, archive: Archive, layout: Layout, keep_compression: bool) -> None:
-    with BlobWriter(tar) as blobs:
+def _write(tar: CanonicalTar, archive: Archive, layout: Layout, keep_compression: bool,
+           blob_writer: type[BlobWriter] = BlobWriter) -> None:
+    with blob_writer(tar) as blobs:
         if layout == "legacy":
             write_legacy(tar, blobs, archive)
         else:
