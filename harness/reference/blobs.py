@@ -96,7 +96,10 @@ class BlobWriter:
                             *self._tar.reserve(name, opener.size))
             return opener.size
         inflating = not compressed and source.compression is not Compression.NONE
-        known = _inflated_size(source) if inflating else source.size
+        known: int | None = source.size
+        if inflating:  # the tar's length is known only when this process has inflated the blob before
+            seen = _inflation(source)
+            known = seen.size if seen is not None else None
         with source.compressed() if compressed else _tar_of(source)() as src:
             digest, size = self._tar.stream(name, src, known)
         if inflating:  # inflated in full: no need again
@@ -151,8 +154,8 @@ def _verified(source: Layer | _Stored, compressed: bool) -> tuple[str, int]:
     if compressed or source.compression is Compression.NONE:
         if isinstance(opener, EntryOpener) and opener.hashed:
             return source.digest, opener.size
-    elif isinstance(source, ArchiveLayer) and (seen := inflated.known(source.inflated_key)) is not None:
-        return seen.digest, seen.size
+    elif (seen := _inflation(source)) is not None:
+        return seen
     raise Unsized(source.digest)
 
 
@@ -171,13 +174,10 @@ class _Stored:
     uncompressed = compressed
 
 
-def _inflated_size(layer: Layer | _Stored) -> int | None:
-    """The length of a compressed layer's tar, when this process has inflated that blob before (a reader
+def _inflation(layer: Layer | _Stored) -> inflated.Inflated | None:
+    """What a compressed archive layer inflates to, when this process has inflated that blob before (a reader
     checking the layer's diff_id, as it does before anything is written of it); else unknown until inflated."""
-    if not isinstance(layer, ArchiveLayer):
-        return None
-    seen = inflated.known(layer.inflated_key)
-    return seen.size if seen is not None else None
+    return inflated.known(layer.inflated_key) if isinstance(layer, ArchiveLayer) else None
 
 
 def _tar_of(layer: Any) -> Opener:

@@ -201,9 +201,3 @@ class SkeletonTar(DigestTar):
     def stand_in(self, name: str, digest: str, size: int) -> None:
         self._f.write(ustar_header(name, typeflag=REGTYPE, mode=0o644, size=size, mtime=self._epoch))
         self._f.write(b"\0stand-in " + digest.encode())
-
-    def stream(self, name: str, src: IO[bytes], size: int | None) -> tuple[str, int]:
-        raise Unsized(name)  # every blob goes through `stand_in`
-
-    def copy(self, name: str, src: int, offset: int, size: int) -> None:
-        raise Unsized(name)
